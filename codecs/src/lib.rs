@@ -1,0 +1,33 @@
+//! `ferrovox-codecs`: pure telephony codecs and signal processing for the
+//! ferrovox media server.
+//!
+//! Everything in this crate is synchronous, performs no IO, spawns no threads
+//! and allocates nothing on the per-frame encode/decode/detect paths: the
+//! caller hands in input slices and pre-sized output slices, and every
+//! stateful object allocates (if at all) only when constructed.
+//!
+//! Modules:
+//! - [`g711`]: ITU-T G.711 µ-law and A-law, table driven in both directions.
+//! - [`g722`]: ITU-T G.722 64 kbit/s sub-band ADPCM encoder and decoder.
+//! - [`dtmf`]: RFC 4733 telephone-event payloads, in-band DTMF generation
+//!   and Goertzel-based DTMF detection.
+//! - [`tone`]: call-progress tones (dial, ringback, busy) driven by per-country
+//!   cadence tables.
+//! - [`noise`]: comfort-noise generation at a given level.
+//! - [`vad`]: frame-energy voice activity detection with hangover, for
+//!   loudest-speaker mixing.
+//! - [`signal`]: level conventions (dBm0, dBFS) and deterministic synthetic
+//!   test signals (speech-like harmonics).
+//! - [`measure`]: measurement helpers (frequency estimation, segmental SNR,
+//!   alignment) used by tests and benchmarks.
+//!
+//! Not here: Opus or any codec needing system libraries, RTP packetisation
+//! (other than the 4-byte telephone-event payload), jitter buffering, IO.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+pub mod g711;
+
+pub use error::CodecError;
