@@ -1,0 +1,534 @@
+//! The bus over RabbitMQ (AMQP 0-9-1), for a control plane with several media nodes.
+//!
+//! - Events go to a durable topic exchange `<namespace>.events`, persistent, with publisher
+//!   confirms; each subscription is an exclusive queue bound with its pattern.
+//! - RPC uses a durable request queue per node, `<namespace>.node.<id>.rpc`, and RabbitMQ's
+//!   direct reply-to for answers, matched by correlation id. A request carries an expiration
+//!   equal to its timeout, so a node that comes back late does not run stale commands.
+//! - One supervisor task owns the connection and reconnects with backoff; subscriptions and
+//!   servers re-declare what they need after each reconnect. The broker being down makes
+//!   [`Bus::check`] fail and publishing return [`BusError::Unavailable`]; nothing panics and
+//!   nothing blocks forever.
+
+use super::{Bus, BusError, Guard, RequestHandler, Serving, Subscription};
+use crate::{Event, NodeId, Request, Response};
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::uri::AMQPUri;
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+
+const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
+const PERSISTENT: u8 = 2;
+const RECONNECT_MIN: Duration = Duration::from_millis(200);
+const RECONNECT_MAX: Duration = Duration::from_secs(2);
+const LIVENESS_POLL: Duration = Duration::from_millis(200);
+
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>>;
+
+/// A live connection and the channels every caller shares.
+struct Link {
+    connection: Connection,
+    /// Confirm-mode channel for events.
+    events: Channel,
+    /// Channel that consumes direct replies and publishes requests (direct reply-to requires
+    /// both on one channel).
+    rpc: Channel,
+}
+
+impl Link {
+    fn is_up(&self) -> bool {
+        self.connection.status().connected()
+    }
+}
+
+/// RabbitMQ implementation of [`Bus`].
+#[derive(Clone)]
+pub struct AmqpBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Broker address without credentials, for messages.
+    display: String,
+    exchange: String,
+    namespace: String,
+    link: watch::Receiver<Option<Arc<Link>>>,
+    pending: Pending,
+    supervisor: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.supervisor.abort();
+    }
+}
+
+impl AmqpBus {
+    /// Starts connecting to `url` in the background and returns at once; until the broker
+    /// answers, [`Bus::check`] reports it unavailable. `namespace` prefixes every exchange and
+    /// queue name, so several deployments (or tests) can share one broker.
+    pub fn new(url: &str, namespace: &str) -> Result<Self, BusError> {
+        let uri: AMQPUri = url.parse().map_err(|reason: String| BusError::BadUrl {
+            url: url.to_owned(),
+            reason,
+        })?;
+        let display = format!(
+            "amqp://{}:{}/{}",
+            uri.authority.host, uri.authority.port, uri.vhost
+        );
+        let exchange = format!("{namespace}.events");
+        let pending: Pending = Arc::default();
+        let (link_tx, link_rx) = watch::channel(None);
+        let supervisor = tokio::spawn(supervise(
+            url.to_owned(),
+            display.clone(),
+            exchange.clone(),
+            link_tx,
+            pending.clone(),
+        ));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                display,
+                exchange,
+                namespace: namespace.to_owned(),
+                link: link_rx,
+                pending,
+                supervisor,
+            }),
+        })
+    }
+
+    fn request_queue(&self, node: &NodeId) -> String {
+        format!("{}.node.{}.rpc", self.inner.namespace, node)
+    }
+
+    fn current_link(&self) -> Result<Arc<Link>, BusError> {
+        match self.inner.link.borrow().as_ref() {
+            Some(link) if link.is_up() => Ok(link.clone()),
+            _ => Err(BusError::Unavailable(format!(
+                "not connected to {}",
+                self.inner.display
+            ))),
+        }
+    }
+}
+
+async fn supervise(
+    url: String,
+    broker: String,
+    exchange: String,
+    link_tx: watch::Sender<Option<Arc<Link>>>,
+    pending: Pending,
+) {
+    let mut backoff = RECONNECT_MIN;
+    loop {
+        match open_link(&url, &exchange, pending.clone()).await {
+            Ok(link) => {
+                tracing::info!(%broker, "bus connected");
+                backoff = RECONNECT_MIN;
+                let link = Arc::new(link);
+                link_tx.send_replace(Some(link.clone()));
+                while link.is_up() {
+                    tokio::time::sleep(LIVENESS_POLL).await;
+                }
+                link_tx.send_replace(None);
+                tracing::warn!(%broker, "bus connection lost; reconnecting");
+            }
+            Err(error) => {
+                tracing::debug!(%broker, %error, "bus connect failed");
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(RECONNECT_MAX);
+    }
+}
+
+async fn open_link(url: &str, exchange: &str, pending: Pending) -> Result<Link, lapin::Error> {
+    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+    let events = connection.create_channel().await?;
+    events
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    events
+        .exchange_declare(
+            exchange.into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let rpc = connection.create_channel().await?;
+    let mut replies = rpc
+        .basic_consume(
+            DIRECT_REPLY_TO.into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    tokio::spawn(async move {
+        while let Some(Ok(delivery)) = replies.next().await {
+            let Some(correlation) = delivery.properties.correlation_id() else {
+                continue;
+            };
+            let waiter = pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(correlation.as_str());
+            if let Some(waiter) = waiter {
+                let _ = waiter.send(delivery.data);
+            }
+        }
+    });
+    Ok(Link {
+        connection,
+        events,
+        rpc,
+    })
+}
+
+/// Waits until the supervisor has a live link.
+async fn wait_for_link(link: &mut watch::Receiver<Option<Arc<Link>>>) -> Option<Arc<Link>> {
+    loop {
+        if let Some(current) = link.borrow_and_update().as_ref() {
+            if current.is_up() {
+                return Some(current.clone());
+            }
+        }
+        if link.changed().await.is_err() {
+            return None;
+        }
+    }
+}
+
+#[async_trait]
+impl Bus for AmqpBus {
+    fn kind(&self) -> &'static str {
+        "amqp"
+    }
+
+    async fn publish(&self, event: &Event) -> Result<(), BusError> {
+        let link = self.current_link()?;
+        let payload = serde_json::to_vec(event)?;
+        let properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(PERSISTENT)
+            .with_message_id(event.event_id.to_string().into());
+        let confirm = link
+            .events
+            .basic_publish(
+                self.inner.exchange.as_str().into(),
+                event.event_type.as_str().into(),
+                BasicPublishOptions::default(),
+                &payload,
+                properties,
+            )
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))?
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        match confirm {
+            Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
+            Confirmation::Nack(_) => Err(BusError::Rejected(format!(
+                "event {} ({}) was nacked",
+                event.event_id, event.event_type
+            ))),
+        }
+    }
+
+    async fn subscribe(&self, pattern: &str) -> Result<Subscription, BusError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (bound_tx, bound_rx) = oneshot::channel();
+        let connected_now = self.current_link().is_ok();
+        let task = tokio::spawn(run_subscription(
+            self.inner.link.clone(),
+            self.inner.exchange.clone(),
+            pattern.to_owned(),
+            tx,
+            bound_tx,
+        ));
+        let subscription = Subscription::new(rx, Guard::abort_task(task));
+        // When the broker is up, return only once the binding exists, so that an event
+        // published right after subscribe() is delivered. When it is down, the binding is
+        // made as soon as it comes back.
+        if connected_now {
+            match bound_rx.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return Err(BusError::Unavailable(error)),
+                Err(_) => return Err(BusError::Unavailable("subscription task ended".into())),
+            }
+        }
+        Ok(subscription)
+    }
+
+    async fn call(
+        &self,
+        node: &NodeId,
+        request: &Request,
+        timeout: Duration,
+    ) -> Result<Response, BusError> {
+        let attempts: u32 = if request.is_idempotent() { 3 } else { 1 };
+        let per_attempt = timeout / attempts;
+        let payload = serde_json::to_vec(request)?;
+        let queue = self.request_queue(node);
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                tracing::debug!(%node, attempt, "retrying idempotent request");
+            }
+            let link = self.current_link()?;
+            let correlation = uuid::Uuid::new_v4().to_string();
+            let (reply_tx, reply_rx) = oneshot::channel();
+            self.inner
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(correlation.clone(), reply_tx);
+            let properties = BasicProperties::default()
+                .with_content_type("application/json".into())
+                .with_correlation_id(correlation.as_str().into())
+                .with_reply_to(DIRECT_REPLY_TO.into())
+                .with_expiration(per_attempt.as_millis().to_string().into());
+            let sent = link
+                .rpc
+                .basic_publish(
+                    "".into(),
+                    queue.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &payload,
+                    properties,
+                )
+                .await;
+            if let Err(error) = sent {
+                self.forget(&correlation);
+                return Err(BusError::Unavailable(error.to_string()));
+            }
+            match tokio::time::timeout(per_attempt, reply_rx).await {
+                Ok(Ok(body)) => return Ok(serde_json::from_slice(&body)?),
+                _ => self.forget(&correlation),
+            }
+        }
+        Err(BusError::Timeout {
+            node: node.clone(),
+            timeout,
+        })
+    }
+
+    async fn serve(
+        &self,
+        node: &NodeId,
+        handler: Arc<dyn RequestHandler>,
+    ) -> Result<Serving, BusError> {
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let connected_now = self.current_link().is_ok();
+        let task = tokio::spawn(run_server(
+            self.inner.link.clone(),
+            self.request_queue(node),
+            handler,
+            ready_tx,
+        ));
+        let serving = Serving::new(Guard::abort_task(task));
+        if connected_now {
+            match ready_rx.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return Err(BusError::Unavailable(error)),
+                Err(_) => return Err(BusError::Unavailable("server task ended".into())),
+            }
+        }
+        Ok(serving)
+    }
+
+    async fn check(&self) -> Result<(), BusError> {
+        self.current_link().map(|_| ())
+    }
+}
+
+impl AmqpBus {
+    fn forget(&self, correlation: &str) {
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(correlation);
+    }
+}
+
+async fn run_subscription(
+    mut link: watch::Receiver<Option<Arc<Link>>>,
+    exchange: String,
+    pattern: String,
+    events: mpsc::UnboundedSender<Event>,
+    bound: oneshot::Sender<Result<(), String>>,
+) {
+    let mut bound = Some(bound);
+    while let Some(current) = wait_for_link(&mut link).await {
+        let consumer = async {
+            let channel = current.connection.create_channel().await?;
+            let queue = channel
+                .queue_declare(
+                    "".into(),
+                    QueueDeclareOptions {
+                        exclusive: true,
+                        auto_delete: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await?;
+            channel
+                .queue_bind(
+                    queue.name().clone(),
+                    exchange.as_str().into(),
+                    pattern.as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            let consumer = channel
+                .basic_consume(
+                    queue.name().clone(),
+                    "".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            Ok::<_, lapin::Error>((channel, consumer))
+        }
+        .await;
+        let (_channel, mut consumer) = match consumer {
+            Ok(ok) => {
+                if let Some(bound) = bound.take() {
+                    let _ = bound.send(Ok(()));
+                }
+                ok
+            }
+            Err(error) => {
+                if let Some(bound) = bound.take() {
+                    let _ = bound.send(Err(error.to_string()));
+                }
+                tokio::time::sleep(RECONNECT_MIN).await;
+                continue;
+            }
+        };
+        while let Some(Ok(delivery)) = consumer.next().await {
+            match serde_json::from_slice::<Event>(&delivery.data) {
+                Ok(event) => {
+                    if events.send(event).is_err() {
+                        return;
+                    }
+                    let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, routing_key = %delivery.routing_key.as_str(), "dropping undecodable event");
+                    let _ = delivery
+                        .acker
+                        .reject(BasicRejectOptions { requeue: false })
+                        .await;
+                }
+            }
+        }
+        // The consumer ended: the connection dropped. Wait for the next link.
+        tokio::time::sleep(RECONNECT_MIN).await;
+    }
+}
+
+async fn run_server(
+    mut link: watch::Receiver<Option<Arc<Link>>>,
+    queue: String,
+    handler: Arc<dyn RequestHandler>,
+    ready: oneshot::Sender<Result<(), String>>,
+) {
+    let mut ready = Some(ready);
+    while let Some(current) = wait_for_link(&mut link).await {
+        let consumer = async {
+            let channel = current.connection.create_channel().await?;
+            channel.basic_qos(32, BasicQosOptions::default()).await?;
+            channel
+                .queue_declare(
+                    queue.as_str().into(),
+                    QueueDeclareOptions {
+                        durable: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await?;
+            let consumer = channel
+                .basic_consume(
+                    queue.as_str().into(),
+                    "".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            Ok::<_, lapin::Error>((channel, consumer))
+        }
+        .await;
+        let (channel, mut consumer) = match consumer {
+            Ok(ok) => {
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(Ok(()));
+                }
+                ok
+            }
+            Err(error) => {
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(Err(error.to_string()));
+                }
+                tokio::time::sleep(RECONNECT_MIN).await;
+                continue;
+            }
+        };
+        while let Some(Ok(delivery)) = consumer.next().await {
+            let response = match serde_json::from_slice::<Request>(&delivery.data) {
+                Ok(request) => handler.handle(request).await,
+                Err(error) => Response::Error {
+                    code: "bad_request".into(),
+                    message: error.to_string(),
+                },
+            };
+            if let (Some(reply_to), Some(correlation)) = (
+                delivery.properties.reply_to(),
+                delivery.properties.correlation_id(),
+            ) {
+                match serde_json::to_vec(&response) {
+                    Ok(body) => {
+                        let properties = BasicProperties::default()
+                            .with_content_type("application/json".into())
+                            .with_correlation_id(correlation.clone());
+                        if let Err(error) = channel
+                            .basic_publish(
+                                "".into(),
+                                reply_to.clone(),
+                                BasicPublishOptions::default(),
+                                &body,
+                                properties,
+                            )
+                            .await
+                        {
+                            tracing::warn!(%error, "could not send rpc reply");
+                        }
+                    }
+                    Err(error) => tracing::error!(%error, "could not encode rpc reply"),
+                }
+            }
+            let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+        }
+        tokio::time::sleep(RECONNECT_MIN).await;
+    }
+}
