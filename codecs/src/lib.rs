@@ -29,5 +29,8 @@
 
 mod error;
 pub mod g711;
+pub mod g722;
+pub mod measure;
+pub mod signal;
 
 pub use error::CodecError;
