@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod dtmf;
 mod error;
 pub mod g711;
 pub mod g722;
