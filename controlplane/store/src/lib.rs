@@ -1,0 +1,90 @@
+//! The control plane's durable store.
+//!
+//! One trait, [`Store`], with two implementations chosen by URL: [`SqliteStore`]
+//! (`sqlite://…`, the embedded default: a file, no server) and [`MySqlStore`]
+//! (`mysql://…`, MySQL/MariaDB for production). Code above the trait does not know which runs.
+//! Both embed their dialect's migrations from `migrations/` and apply them with
+//! [`Store::migrate`].
+//!
+//! Rules every implementation follows: parameterised queries only; soft delete (a live row
+//! has `tm_delete` = [`model::LIVE`]); MySQL sessions run at READ COMMITTED.
+
+pub mod model;
+mod mysql;
+mod queries;
+mod sqlite;
+
+pub use model::{AccessKey, Customer, LIVE};
+pub use mysql::MySqlStore;
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store url {url:?} is not supported: use sqlite://<file> or mysql://user:pass@host:port/db")]
+    UnsupportedUrl { url: String },
+    #[error("store url {url:?} is not valid: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("stored row is corrupt: {0}")]
+    Corrupt(String),
+    #[error("{what} {id} already exists")]
+    Conflict { what: &'static str, id: String },
+}
+
+/// What [`Store::migrate`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// Versions and descriptions applied by this run, oldest first.
+    pub applied: Vec<(i64, String)>,
+    /// How many migrations the store had before this run.
+    pub already_applied: usize,
+}
+
+/// Tables and their columns, for comparing the two dialects' schemas.
+pub type Schema = BTreeMap<String, BTreeSet<String>>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `mysql`.
+    fn kind(&self) -> &'static str;
+
+    /// Applies pending migrations; a second run applies nothing.
+    async fn migrate(&self) -> Result<MigrationReport, StoreError>;
+
+    /// Whether the database answers now.
+    async fn check(&self) -> Result<(), StoreError>;
+
+    /// The tables (except bookkeeping ones) and their columns.
+    async fn schema(&self) -> Result<Schema, StoreError>;
+
+    async fn customer_create(&self, customer: &Customer) -> Result<(), StoreError>;
+    /// A live customer by id.
+    async fn customer_get(&self, id: Uuid) -> Result<Option<Customer>, StoreError>;
+    /// How many live customers exist.
+    async fn customer_count(&self) -> Result<u64, StoreError>;
+
+    async fn accesskey_create(&self, key: &AccessKey) -> Result<(), StoreError>;
+    /// A live access key by the SHA-256 (hex) of its token; expiry is the caller's check.
+    async fn accesskey_by_token_hash(&self, token_hash: &str) -> Result<Option<AccessKey>, StoreError>;
+}
+
+/// Opens the store a URL names. SQLite files (and their directory) are created if missing;
+/// a MySQL pool connects lazily, so the appliance starts (and reports not-ready) while the
+/// database is down.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+        Ok(Arc::new(MySqlStore::open(url)?))
+    } else {
+        Err(StoreError::UnsupportedUrl { url: url.to_owned() })
+    }
+}
