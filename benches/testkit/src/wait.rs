@@ -55,3 +55,19 @@ pub async fn http_status(url: &str, status: u16, timeout: Duration) -> Result<St
     })
     .await
 }
+
+/// One `GET url`: its status and body.
+pub async fn http_get(url: &str) -> Result<(u16, String), HarnessError> {
+    let response = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| HarnessError::Failed(format!("GET {url}: {e}")))?;
+    let status = response.status().as_u16();
+    let body = response
+        .text()
+        .await
+        .map_err(|e| HarnessError::Failed(format!("GET {url} body: {e}")))?;
+    Ok((status, body))
+}

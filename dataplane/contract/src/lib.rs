@@ -13,11 +13,13 @@
 pub mod bus;
 pub mod event;
 pub mod node;
+pub mod readiness;
 pub mod rpc;
 
 pub use bus::amqp::AmqpBus;
 pub use bus::memory::MemoryBus;
-pub use bus::{Bus, BusError, RequestHandler, Subscription, topic_matches};
+pub use bus::{Bus, BusError, RequestHandler, Serving, Subscription, topic_matches};
 pub use event::Event;
 pub use node::NodeId;
+pub use readiness::{Check, Readiness};
 pub use rpc::{Request, Response};

@@ -1,0 +1,126 @@
+//! A ferrovox media node.
+//!
+//! Today a node serves its admin endpoints (`/health`, `/ready`, `/metrics`), answers
+//! rtpengine's ng control protocol on UDP and its side of the bus (requests addressed to it,
+//! `node.started`/`node.stopped` events). The SIP proxy, the RTP relay and the media server
+//! plug into this process as they arrive; the control plane reaches all of them only through
+//! `ferrovox-contract`.
+
+mod admin;
+pub mod config;
+pub mod ng;
+mod ng_socket;
+mod rpc;
+
+pub use config::{NodeConfig, PortRange};
+
+use ferrovox_contract::{Bus, Event, Serving};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Renders the process's Prometheus metrics (one registry per process).
+pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("cannot listen on {setting} {addr}: {source}")]
+    Bind {
+        setting: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot serve requests on the bus: {0}")]
+    Bus(#[from] ferrovox_contract::BusError),
+}
+
+/// A running media node. Dropping it without [`MediaNode::shutdown`] aborts its tasks.
+pub struct MediaNode {
+    admin_addr: SocketAddr,
+    ng_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+    bus: Arc<dyn Bus>,
+    config: NodeConfig,
+    _serving: Serving,
+}
+
+impl MediaNode {
+    /// Binds every socket first (so a port in use fails start-up with the setting's name),
+    /// then starts serving.
+    pub async fn start(
+        config: NodeConfig,
+        bus: Arc<dyn Bus>,
+        metrics: RenderMetrics,
+    ) -> Result<Self, NodeError> {
+        let started = Instant::now();
+        let admin_listener = tokio::net::TcpListener::bind(config.admin)
+            .await
+            .map_err(|source| NodeError::Bind { setting: "media.admin", addr: config.admin, source })?;
+        let ng_socket = tokio::net::UdpSocket::bind(config.ng)
+            .await
+            .map_err(|source| NodeError::Bind { setting: "media.ng", addr: config.ng, source })?;
+        let admin_addr = local_addr(&admin_listener.local_addr(), config.admin);
+        let ng_addr = local_addr(&ng_socket.local_addr(), config.ng);
+
+        let serving = bus
+            .serve(
+                &config.node_id,
+                Arc::new(rpc::NodeRequests::new(config.node_id.clone(), started)),
+            )
+            .await?;
+
+        let (stop, stopped) = watch::channel(false);
+        let ng_alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let mut tasks = JoinSet::new();
+        tasks.spawn(ng_socket::run(ng_socket, stopped.clone(), ng_alive.clone()));
+        tasks.spawn(admin::serve(
+            admin_listener,
+            admin::AdminState { bus: bus.clone(), metrics, ng_alive },
+            stopped,
+        ));
+
+        let event = Event::new(
+            "node.started",
+            config.node_id.as_str(),
+            serde_json::json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "admin": admin_addr.to_string(),
+                "ng": ng_addr.to_string(),
+                "interface": config.interface.to_string(),
+                "rtp_ports": config.rtp_ports.to_string(),
+            }),
+        );
+        if let Err(error) = bus.publish(&event).await {
+            tracing::warn!(%error, "could not announce node.started");
+        }
+        tracing::info!(node = %config.node_id, %admin_addr, %ng_addr, "media node started");
+        Ok(Self { admin_addr, ng_addr, stop, tasks, bus, config, _serving: serving })
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    pub fn ng_addr(&self) -> SocketAddr {
+        self.ng_addr
+    }
+
+    /// Stops accepting work, announces `node.stopped` and waits for the tasks to end.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+        let event = Event::new("node.stopped", self.config.node_id.as_str(), serde_json::Value::Null);
+        if let Err(error) = self.bus.publish(&event).await {
+            tracing::debug!(%error, "could not announce node.stopped");
+        }
+        tracing::info!(node = %self.config.node_id, "media node stopped");
+    }
+}
+
+fn local_addr(actual: &std::io::Result<SocketAddr>, configured: SocketAddr) -> SocketAddr {
+    actual.as_ref().copied().unwrap_or(configured)
+}

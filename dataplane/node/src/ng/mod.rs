@@ -1,0 +1,173 @@
+//! rtpengine's ng control protocol: framing and dispatch (sans-IO).
+//!
+//! A datagram is `<cookie> <message>`, where the message is a bencode dictionary or, as
+//! rtpengine also accepts, a JSON object. The reply echoes the cookie and uses the request's
+//! encoding. A message without a cookie cannot be answered and is dropped; every other
+//! malformed message gets `result: error` with an `error-reason`, as rtpengine does.
+//!
+//! This module decides replies; the socket task in [`crate::ng_socket`] only moves bytes.
+//! Media commands (`offer`, `answer`, `delete`, `query`, `list`) arrive with the relay.
+
+pub mod bencode;
+
+use bencode::Value;
+
+/// How a command was encoded on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Bencode,
+    Json,
+}
+
+/// Answers the commands the node supports; unknown ones get an error reply.
+pub trait Commands {
+    fn execute(&mut self, command: &str, message: &Value) -> Value;
+}
+
+/// A reply with `result: error` and a reason, the form rtpengine uses.
+pub fn error_reply(reason: impl Into<String>) -> Value {
+    Value::dict([
+        ("result", Value::bytes("error")),
+        ("error-reason", Value::Bytes(reason.into().into_bytes())),
+    ])
+}
+
+/// What [`answer`] made of a datagram, for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answered {
+    pub reply: Vec<u8>,
+    /// The command name, or `None` when the message could not be decoded.
+    pub command: Option<String>,
+    pub ok: bool,
+}
+
+/// Decodes one datagram, runs its command and returns the reply datagram; `None` when the
+/// datagram has no cookie to answer to.
+pub fn answer(datagram: &[u8], commands: &mut impl Commands) -> Option<Answered> {
+    let space = datagram.iter().position(|b| *b == b' ')?;
+    let (cookie, message) = (&datagram[..space], &datagram[space + 1..]);
+    if cookie.is_empty() {
+        return None;
+    }
+    let encoding = if message.first() == Some(&b'{') {
+        Encoding::Json
+    } else {
+        Encoding::Bencode
+    };
+    let decoded = match encoding {
+        Encoding::Bencode => bencode::decode(message).map_err(|e| format!("Failed to decode bencode: {e}")),
+        Encoding::Json => serde_json::from_slice::<serde_json::Value>(message)
+            .map_err(|e| format!("Failed to decode JSON: {e}"))
+            .map(|json| from_json(&json)),
+    };
+    let (command, reply) = match decoded {
+        Err(reason) => (None, error_reply(reason)),
+        Ok(message @ Value::Dict(_)) => match message.get("command").and_then(Value::as_str) {
+            Some(command) => (Some(command.to_owned()), commands.execute(command, &message)),
+            None => (None, error_reply("No command specified")),
+        },
+        Ok(_) => (None, error_reply("Message is not a dictionary")),
+    };
+    let ok = reply.get("result").and_then(Value::as_str) != Some("error");
+    let mut out = Vec::with_capacity(cookie.len() + 64);
+    out.extend_from_slice(cookie);
+    out.push(b' ');
+    match encoding {
+        Encoding::Bencode => reply.encode(&mut out),
+        Encoding::Json => {
+            // Serialising a serde_json::Value to a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut out, &to_json(&reply));
+        }
+    }
+    Some(Answered { reply: out, command, ok })
+}
+
+fn from_json(json: &serde_json::Value) -> Value {
+    match json {
+        serde_json::Value::Null => Value::bytes(""),
+        serde_json::Value::Bool(b) => Value::Integer(i64::from(*b)),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Integer(i),
+            None => Value::bytes(n.to_string()),
+        },
+        serde_json::Value::String(s) => Value::bytes(s),
+        serde_json::Value::Array(items) => Value::List(items.iter().map(from_json).collect()),
+        serde_json::Value::Object(map) => Value::Dict(
+            map.iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), from_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+fn to_json(value: &Value) -> serde_json::Value {
+    match value {
+        Value::Integer(i) => serde_json::Value::from(*i),
+        Value::Bytes(bytes) => serde_json::Value::String(String::from_utf8_lossy(bytes).into_owned()),
+        Value::List(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
+        Value::Dict(map) => serde_json::Value::Object(
+            map.iter()
+                .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// The commands a node without a relay answers: `ping`.
+#[derive(Debug, Default)]
+pub struct BaseCommands;
+
+impl Commands for BaseCommands {
+    fn execute(&mut self, command: &str, _message: &Value) -> Value {
+        match command {
+            "ping" => Value::dict([("result", Value::bytes("pong"))]),
+            other => error_reply(format!("Unrecognized command '{other}'")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(datagram: &[u8]) -> Option<Answered> {
+        answer(datagram, &mut BaseCommands)
+    }
+
+    #[test]
+    fn ping_gets_pong_with_the_cookie_echoed() {
+        let answered = reply(b"5323_1 d7:command4:pinge").unwrap();
+        assert_eq!(answered.reply, b"5323_1 d6:result4:ponge".to_vec());
+        assert_eq!(answered.command.as_deref(), Some("ping"));
+        assert!(answered.ok);
+    }
+
+    #[test]
+    fn json_requests_get_json_replies() {
+        let answered = reply(br#"abc {"command":"ping"}"#).unwrap();
+        assert_eq!(answered.reply, br#"abc {"result":"pong"}"#.to_vec());
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let unknown = reply(b"c1 d7:command5:bogose").unwrap();
+        assert!(!unknown.ok);
+        let text = String::from_utf8(unknown.reply).unwrap();
+        assert!(text.starts_with("c1 d12:error-reason"), "{text}");
+        assert!(text.contains("Unrecognized command 'bogos'"), "{text}");
+
+        let no_command = String::from_utf8(reply(b"c2 d3:foo3:bare").unwrap().reply).unwrap();
+        assert!(no_command.contains("No command specified"), "{no_command}");
+        let garbage = String::from_utf8(reply(b"c3 d7:command").unwrap().reply).unwrap();
+        assert!(garbage.contains("Failed to decode bencode"), "{garbage}");
+        let list = String::from_utf8(reply(b"c4 le").unwrap().reply).unwrap();
+        assert!(list.contains("not a dictionary"), "{list}");
+    }
+
+    #[test]
+    fn datagrams_without_a_cookie_are_dropped() {
+        assert_eq!(reply(b"d7:command4:pinge"), None);
+        assert_eq!(reply(b" d7:command4:pinge"), None);
+        assert_eq!(reply(b""), None);
+    }
+}
