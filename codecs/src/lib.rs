@@ -32,6 +32,9 @@ mod error;
 pub mod g711;
 pub mod g722;
 pub mod measure;
+pub mod noise;
 pub mod signal;
+pub mod tone;
+pub mod vad;
 
 pub use error::CodecError;
