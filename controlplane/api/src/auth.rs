@@ -1,0 +1,48 @@
+//! Who is calling: `Authorization: AccessKey <key>` or `?accesskey=<key>`.
+
+use crate::ApiError;
+use crate::accesskey::token_hash;
+use crate::routes::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use ferrovox_store::model::now;
+use uuid::Uuid;
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub customer_id: Uuid,
+    pub permissions: Vec<String>,
+}
+
+fn presented_key(parts: &Parts) -> Option<String> {
+    if let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+        let header = header.to_str().ok()?;
+        let (scheme, key) = header.split_once(' ')?;
+        return scheme.eq_ignore_ascii_case("accesskey").then(|| key.trim().to_owned());
+    }
+    parts.uri.query()?.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        (name == "accesskey").then(|| value.to_owned())
+    })
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = presented_key(parts)
+            .ok_or_else(|| ApiError::Unauthorized("send Authorization: AccessKey <key> or ?accesskey=<key>".into()))?;
+        let key = state
+            .engines
+            .store
+            .accesskey_by_token_hash(&token_hash(&token))
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("cannot check the access key: {e}")))?
+            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked access key".into()))?;
+        if key.tm_expire <= now() {
+            return Err(ApiError::Unauthorized("access key expired".into()));
+        }
+        Ok(Caller { customer_id: key.customer_id, permissions: key.permissions })
+    }
+}

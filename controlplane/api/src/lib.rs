@@ -1,0 +1,88 @@
+//! The ferrovox control plane: the HTTP API and what it needs to start.
+//!
+//! It depends on the store, the cache and the bus only through their traits, and on media
+//! nodes only through `ferrovox-contract`. This crate has the service endpoints (`/health`,
+//! `/ready`, `/metrics`), the `/v1.0` API with access-key authentication, and the bootstrap
+//! that creates the first customer and its admin access key.
+
+mod accesskey;
+mod auth;
+pub mod bootstrap;
+mod error;
+mod http_metrics;
+mod routes;
+
+pub use accesskey::{generate_token, token_hash};
+pub use bootstrap::{AdminKey, ensure_admin};
+pub use error::ApiError;
+
+use ferrovox_cache::Cache;
+use ferrovox_contract::Bus;
+use ferrovox_store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Renders the process's Prometheus metrics (one registry per process).
+pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// The engines the control plane runs on; which implementation each is, it does not know.
+#[derive(Clone)]
+pub struct Engines {
+    pub store: Arc<dyn Store>,
+    pub cache: Arc<dyn Cache>,
+    pub bus: Arc<dyn Bus>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("cannot listen on control.listen {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running HTTP API.
+pub struct ControlPlane {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl ControlPlane {
+    /// Binds `listen` and serves the API until [`ControlPlane::shutdown`].
+    pub async fn start(
+        listen: SocketAddr,
+        engines: Engines,
+        metrics: RenderMetrics,
+    ) -> Result<Self, ControlError> {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| ControlError::Bind { addr: listen, source })?;
+        let addr = listener.local_addr().unwrap_or(listen);
+        let router = routes::router(routes::AppState { engines, metrics });
+        let (stop, mut stopped) = watch::channel(false);
+        let server = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.changed().await;
+            };
+            if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+                tracing::error!(%error, "control plane HTTP server failed");
+            }
+        });
+        tracing::info!(%addr, "control plane listening");
+        Ok(Self { addr, stop, server })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting connections and waits for requests in flight.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+    }
+}
