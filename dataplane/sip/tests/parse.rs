@@ -100,6 +100,18 @@ fn compact_forms_and_case_insensitive_names() {
         ("Max-Forward", HeaderName::Other),
         ("X-Custom", HeaderName::Other),
     ];
+    for kind in HeaderName::ALL {
+        let canon = kind.as_str();
+        assert_eq!(HeaderName::from_bytes(canon.as_bytes()), kind, "{canon}");
+        assert_eq!(
+            HeaderName::from_bytes(canon.to_ascii_lowercase().as_bytes()),
+            kind
+        );
+        assert_eq!(
+            HeaderName::from_bytes(format!("{canon}x").as_bytes()),
+            HeaderName::Other
+        );
+    }
     for (name, kind) in table {
         assert_eq!(HeaderName::from_bytes(name.as_bytes()), *kind, "{name}");
         let upper = name.to_ascii_uppercase();

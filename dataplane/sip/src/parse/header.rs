@@ -55,6 +55,50 @@ pub enum HeaderName {
 }
 
 impl HeaderName {
+    /// Every known name (all variants but [`HeaderName::Other`]).
+    pub const ALL: [HeaderName; 37] = {
+        use HeaderName::*;
+        [
+            Via,
+            From,
+            To,
+            CallId,
+            CSeq,
+            MaxForwards,
+            Contact,
+            ContentLength,
+            ContentType,
+            ContentEncoding,
+            Route,
+            RecordRoute,
+            Supported,
+            Subject,
+            Event,
+            AllowEvents,
+            ReferTo,
+            ReferredBy,
+            SessionExpires,
+            AcceptContact,
+            RejectContact,
+            RequestDisposition,
+            Identity,
+            Authorization,
+            ProxyAuthorization,
+            WwwAuthenticate,
+            ProxyAuthenticate,
+            Expires,
+            Allow,
+            Require,
+            ProxyRequire,
+            Unsupported,
+            Timestamp,
+            UserAgent,
+            Server,
+            Accept,
+            Date,
+        ]
+    };
+
     /// Classify a header name (case-insensitive; compact forms included).
     pub fn from_bytes(name: &[u8]) -> HeaderName {
         use HeaderName::*;
@@ -82,45 +126,85 @@ impl HeaderName {
                 _ => Other,
             };
         }
-        let candidates: &[HeaderName] = match name.first().map(u8::to_ascii_lowercase) {
-            Some(b'a') => &[Authorization, AllowEvents, AcceptContact, Allow, Accept],
-            Some(b'c') => &[
-                CallId,
-                CSeq,
-                Contact,
-                ContentLength,
-                ContentType,
-                ContentEncoding,
-            ],
-            Some(b'd') => &[Date],
-            Some(b'e') => &[Event, Expires],
-            Some(b'f') => &[From],
-            Some(b'i') => &[Identity],
-            Some(b'm') => &[MaxForwards],
-            Some(b'p') => &[ProxyAuthorization, ProxyAuthenticate, ProxyRequire],
-            Some(b'r') => &[
-                Route,
-                RecordRoute,
-                ReferTo,
-                ReferredBy,
-                RejectContact,
-                RequestDisposition,
-                Require,
-            ],
-            Some(b's') => &[Supported, Subject, SessionExpires, Server],
-            Some(b't') => &[To, Timestamp],
-            Some(b'u') => &[Unsupported, UserAgent],
-            Some(b'v') => &[Via],
-            Some(b'w') => &[WwwAuthenticate],
+        // Dispatch on length first, then on the first letter, so a known
+        // name costs one case-insensitive comparison and an unknown one
+        // usually none.
+        let first = match name.first() {
+            Some(c) => c.to_ascii_lowercase(),
+            None => return Other,
+        };
+        let candidates: &[HeaderName] = match name.len() {
+            2 => &[To],
+            3 => &[Via],
+            4 => &[From, CSeq, Date],
+            5 => &[Route, Allow, Event],
+            6 => &[Accept, Server],
+            7 => &[CallId, Contact, Expires, Subject, Require],
+            8 => &[Identity, ReferTo],
+            9 => &[Supported, Timestamp],
+            10 => &[UserAgent],
+            11 => &[ReferredBy, Unsupported],
+            12 => &[MaxForwards, ContentType, RecordRoute, AllowEvents],
+            13 => &[Authorization, ProxyRequire],
+            14 => &[ContentLength, AcceptContact, RejectContact],
+            15 => &[SessionExpires],
+            16 => &[ContentEncoding, WwwAuthenticate],
+            18 => &[ProxyAuthenticate],
+            19 => &[ProxyAuthorization, RequestDisposition],
             _ => &[],
         };
         for &c in candidates {
-            let canon = c.as_str().as_bytes();
-            if canon.len() == name.len() && canon.eq_ignore_ascii_case(name) {
+            let canon = c.lower();
+            if canon.first() == Some(&first) && eq_folded(name, canon) {
                 return c;
             }
         }
         Other
+    }
+
+    /// The canonical name in lower case (for case-folded comparison).
+    fn lower(self) -> &'static [u8] {
+        use HeaderName::*;
+        match self {
+            Other => b"",
+            Via => b"via",
+            From => b"from",
+            To => b"to",
+            CallId => b"call-id",
+            CSeq => b"cseq",
+            MaxForwards => b"max-forwards",
+            Contact => b"contact",
+            ContentLength => b"content-length",
+            ContentType => b"content-type",
+            ContentEncoding => b"content-encoding",
+            Route => b"route",
+            RecordRoute => b"record-route",
+            Supported => b"supported",
+            Subject => b"subject",
+            Event => b"event",
+            AllowEvents => b"allow-events",
+            ReferTo => b"refer-to",
+            ReferredBy => b"referred-by",
+            SessionExpires => b"session-expires",
+            AcceptContact => b"accept-contact",
+            RejectContact => b"reject-contact",
+            RequestDisposition => b"request-disposition",
+            Identity => b"identity",
+            Authorization => b"authorization",
+            ProxyAuthorization => b"proxy-authorization",
+            WwwAuthenticate => b"www-authenticate",
+            ProxyAuthenticate => b"proxy-authenticate",
+            Expires => b"expires",
+            Allow => b"allow",
+            Require => b"require",
+            ProxyRequire => b"proxy-require",
+            Unsupported => b"unsupported",
+            Timestamp => b"timestamp",
+            UserAgent => b"user-agent",
+            Server => b"server",
+            Accept => b"accept",
+            Date => b"date",
+        }
     }
 
     /// The canonical (long) spelling; `""` for [`HeaderName::Other`].
@@ -167,6 +251,36 @@ impl HeaderName {
             Date => "Date",
         }
     }
+}
+
+/// Compare a token `name` with a lower-case canonical name of the same
+/// length, eight bytes at a time. OR-ing 0x20 folds upper-case letters and
+/// leaves `-` and lower-case letters alone; no other token character folds
+/// onto a letter or `-`, so for token input this is exact.
+fn eq_folded(name: &[u8], lower: &[u8]) -> bool {
+    const FOLD: u64 = 0x2020_2020_2020_2020;
+    fn word(s: &[u8], at: usize) -> u64 {
+        let mut w = [0u8; 8];
+        if let Some(src) = s.get(at..at + 8) {
+            w.copy_from_slice(src);
+        }
+        u64::from_le_bytes(w)
+    }
+    let n = name.len();
+    if n != lower.len() {
+        return false;
+    }
+    if n < 8 {
+        return name.iter().zip(lower).all(|(&a, &b)| (a | 0x20) == b);
+    }
+    let mut i = 0;
+    while i + 8 <= n {
+        if word(name, i) | FOLD != word(lower, i) {
+            return false;
+        }
+        i += 8;
+    }
+    i == n || word(name, n - 8) | FOLD == word(lower, n - 8)
 }
 
 /// One header line (possibly folded) as it appears in the message.

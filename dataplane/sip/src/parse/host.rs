@@ -79,16 +79,22 @@ pub(crate) fn parse_host<'a>(cur: &mut Cursor<'a>) -> Result<(Host<'a>, &'a [u8]
     if raw.is_empty() {
         return Err(cur.err("expected host"));
     }
-    if raw.iter().all(|&b| b.is_ascii_digit() || b == b'.') {
+    let mut numeric = true;
+    let mut prev = b'.';
+    for &b in raw {
+        if b == b'.' && prev == b'.' {
+            return Err(cur.err_at(start, "invalid hostname"));
+        }
+        numeric &= b.is_ascii_digit() || b == b'.';
+        prev = b;
+    }
+    if numeric {
         return match parse_v4(raw) {
             Some(a) => Ok((Host::V4(a), raw)),
             None => Err(cur.err_at(start, "invalid IPv4 address")),
         };
     }
-    if raw.first() == Some(&b'.')
-        || raw.first() == Some(&b'-')
-        || raw.windows(2).any(|w| w == b"..")
-    {
+    if raw.first() == Some(&b'-') {
         return Err(cur.err_at(start, "invalid hostname"));
     }
     Ok((Host::Domain(raw), raw))

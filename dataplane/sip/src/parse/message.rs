@@ -487,7 +487,19 @@ impl<'a> Message<'a> {
     /// Header lines by name as bytes (case-insensitive; compact forms of
     /// known names match too).
     pub fn headers_named<'s>(&'s self, name: &'s [u8]) -> impl Iterator<Item = Header<'a>> + 's {
-        self.headers().filter(move |h| h.is(name))
+        let kind = HeaderName::from_bytes(name);
+        let buf = self.buf;
+        self.entries()
+            .iter()
+            .filter(move |e| {
+                e.kind == kind
+                    && (kind != HeaderName::Other || {
+                        let s = e.line_start as usize;
+                        buf.get(s..s + e.name_len as usize)
+                            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                    })
+            })
+            .map(|e| self.view(e))
     }
 
     fn required(&self, kind: HeaderName) -> Result<Header<'a>, ParseError> {
