@@ -43,6 +43,10 @@ pub enum CodecError {
     /// A character is not one of the 16 DTMF digits `0-9 * # A-D`.
     #[error("{0:?} is not a DTMF digit")]
     InvalidDigit(char),
+    /// The resampler failed on a frame (should not happen for frames of
+    /// the advertised size).
+    #[error("resampling failed: {0}")]
+    Resample(&'static str),
     /// A numeric parameter is outside its allowed range.
     #[error("parameter {name} out of range: {reason}")]
     InvalidParameter {

@@ -16,6 +16,8 @@
 //! - [`noise`]: comfort-noise generation at a given level.
 //! - [`vad`]: frame-energy voice activity detection with hangover, for
 //!   loudest-speaker mixing.
+//! - [`resample`]: streaming 8/16/48 kHz conversion on fixed-size frames
+//!   (wraps `rubato`).
 //! - [`signal`]: level conventions (dBm0, dBFS) and deterministic synthetic
 //!   test signals (speech-like harmonics).
 //! - [`measure`]: measurement helpers (frequency estimation, segmental SNR,
@@ -33,6 +35,7 @@ pub mod g711;
 pub mod g722;
 pub mod measure;
 pub mod noise;
+pub mod resample;
 pub mod signal;
 pub mod tone;
 pub mod vad;
