@@ -2,13 +2,14 @@
 //! corpus (RFC 4475 messages and a typical INVITE) must never panic in any
 //! entry point (`fuzz_parse` drives them all), and whenever a mutant still
 //! validates, the proxy rewrite of it must parse and validate again with
-//! exactly one more Via and the same dialog identifiers.
+//! exactly one more Via and the same dialog identifiers; and stream
+//! framing (`frame_len`) agrees with datagram parsing.
 
 mod common;
 
 use ferrovox_sip::rewrite::{RequestEdits, ResponseEdits, rewrite_request, rewrite_response};
 use ferrovox_sip::validate::{validate_request, validate_response};
-use ferrovox_sip::{Message, fuzz_parse};
+use ferrovox_sip::{Message, frame_len, fuzz_parse};
 
 /// xorshift64*: tiny, deterministic, good enough for mutation choices.
 struct Rng(u64);
@@ -80,6 +81,15 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
 fn check_properties(data: &[u8]) {
     fuzz_parse(data);
     let Ok(m) = Message::parse(data) else { return };
+    // Stream framing agrees with datagram parsing whenever Content-Length
+    // is present.
+    if m.content_length().is_some() {
+        assert_eq!(
+            frame_len(data),
+            Ok(Some(m.consumed())),
+            "frame_len disagrees with parse"
+        );
+    }
     let mut out = Vec::new();
     if let Ok(info) = validate_request(&m) {
         let edits = RequestEdits {

@@ -591,6 +591,10 @@ fn frame_len_for_stream_transports() {
         frame_len_limited(&big, 100).unwrap_err(),
         ParseError::TooLarge { limit: 100 }
     ));
+    // A folded Content-Length is still found.
+    let folded = b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length:\r\n  3\r\nVia: x\r\n\r\nabcdef";
+    assert_eq!(frame_len(folded).unwrap(), Some(folded.len() - 3));
+    assert_eq!(Message::parse(folded).unwrap().body(), b"abc");
     // Compact form and bare LF.
     assert_eq!(
         frame_len(b"OPTIONS sip:a@b SIP/2.0\nl:3\n\nabcdef").unwrap(),

@@ -807,3 +807,61 @@ There's no way to know how many octets are supposed to be here.
 fn unescape_helper_matches_display_names() {
     assert_eq!(&*unescape_quoted(br#""a\"b\\c""#), br#"a"b\c"#);
 }
+
+/// scalar1024 (reconstructed): a response whose CSeq and Retry-After
+/// overflow; the CSeq error makes it invalid.
+#[test]
+fn scalar1024_overlarge_response_scalars() {
+    let buf = msg("SIP/2.0 503 Service Unavailable
+Via: SIP/2.0/TCP host129.example.com;branch=z9hG4bKzzxdiwo34sw;received=192.0.2.129
+To: <sip:user@example.com>
+From: <sip:other@example.net>;tag=2easdjfejw
+CSeq: 9292394834772304023312 OPTIONS
+Call-ID: scalar1024.39I32sdfrwerfwev
+Retry-After: 949302838503028349304023988
+Warning: 1812 overture \"In Progress\"
+Content-Length: 0
+
+");
+    let m = Message::parse(&buf).unwrap();
+    assert_eq!(header_err(validate_response(&m).unwrap_err()), "CSeq");
+    assert_eq!(m.top_via().unwrap().received, Some(&b"192.0.2.129"[..]));
+}
+
+/// cparam01/cparam02: Contact URI parameters versus header parameters.
+#[test]
+fn cparam_uri_versus_header_params() {
+    let buf = msg("REGISTER sip:example.com SIP/2.0
+Via: SIP/2.0/UDP saturn.example.com:5060;branch=z9hG4bKkdjuw
+Max-Forwards: 70
+From: sip:watson@example.com;tag=DkfVgjkrtMwaerKKpe
+To: sip:watson@example.com
+Call-ID: cparam01.70710@saturn.example.com
+CSeq: 2 REGISTER
+Contact: sip:+19725552222@gw1.example.net;unknownparam
+l: 0
+
+");
+    let m = Message::parse(&buf).unwrap();
+    validate_request(&m).unwrap();
+    let c = m.contacts().next().unwrap().unwrap();
+    let a = c.addr().unwrap();
+    assert!(
+        a.uri.as_sip().unwrap().params.0.is_empty(),
+        "addr-spec: ;param is a header param"
+    );
+    assert_eq!(a.params.get(b"unknownparam"), Some(None));
+
+    let buf2 = String::from_utf8(buf).unwrap().replace(
+        "Contact: sip:+19725552222@gw1.example.net;unknownparam",
+        "Contact: <sip:+19725552222@gw1.example.net;unknownparam>;audio",
+    );
+    let m = Message::parse(buf2.as_bytes()).unwrap();
+    let c = m.contacts().next().unwrap().unwrap();
+    let a = c.addr().unwrap();
+    assert_eq!(
+        a.uri.as_sip().unwrap().params.get(b"unknownparam"),
+        Some(None)
+    );
+    assert_eq!(a.params.get(b"audio"), Some(None));
+}

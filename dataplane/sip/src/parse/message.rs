@@ -623,7 +623,27 @@ pub fn frame_len_limited(buf: &[u8], max_header: usize) -> Result<Option<usize>,
     let start = leading_keepalive(buf);
     let mut pos = start;
     let mut cl: Option<usize> = None;
+    // Byte range of a Content-Length value being collected (it may be
+    // folded onto continuation lines).
+    let mut pending: Option<(usize, usize)> = None;
     let mut first = true;
+    let settle = |pending: &mut Option<(usize, usize)>, cl: &mut Option<usize>| {
+        let Some((s, e)) = pending.take() else {
+            return Ok(());
+        };
+        let raw = buf.get(s..e).unwrap_or(&[]);
+        let lead = raw.iter().take_while(|&&b| lex::is_lws(b)).count();
+        let v = parse_content_length(lex::trim_lws(raw), s + lead)?;
+        if cl.is_some_and(|p| p != v) {
+            return Err(ParseError::Header {
+                name: "Content-Length",
+                offset: s + lead,
+                reason: "conflicting Content-Length values",
+            });
+        }
+        *cl = Some(v);
+        Ok(())
+    };
     loop {
         let Some(lf) = find_lf(buf, pos) else {
             if buf.len() - start > max_header {
@@ -639,6 +659,11 @@ pub fn frame_len_limited(buf: &[u8], max_header: usize) -> Result<Option<usize>,
         } else {
             lf
         };
+        let line = buf.get(pos..content_end).unwrap_or(&[]);
+        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
+        if !continuation {
+            settle(&mut pending, &mut cl)?;
+        }
         if content_end == pos && !first {
             let body_start = lf + 1;
             let cl = cl.ok_or(ParseError::MissingContentLength)?;
@@ -649,23 +674,18 @@ pub fn frame_len_limited(buf: &[u8], max_header: usize) -> Result<Option<usize>,
                 None
             });
         }
-        let line = buf.get(pos..content_end).unwrap_or(&[]);
-        if !first && !matches!(line.first(), Some(b' ' | b'\t')) {
-            let name_len = line.iter().take_while(|&&b| lex::is_token(b)).count();
-            let name = line.get(..name_len).unwrap_or(&[]);
-            if HeaderName::from_bytes(name) == HeaderName::ContentLength {
-                let colon = line.iter().position(|&b| b == b':');
-                if let Some(c) = colon {
-                    let value = lex::trim_lws(line.get(c + 1..).unwrap_or(&[]));
-                    let v = parse_content_length(value, pos + c + 1)?;
-                    if cl.is_some_and(|p| p != v) {
-                        return Err(ParseError::Header {
-                            name: "Content-Length",
-                            offset: pos,
-                            reason: "conflicting Content-Length values",
-                        });
-                    }
-                    cl = Some(v);
+        if !first {
+            if continuation {
+                if let Some((_, e)) = pending.as_mut() {
+                    *e = content_end;
+                }
+            } else {
+                let name_len = line.iter().take_while(|&&b| lex::is_token(b)).count();
+                let name = line.get(..name_len).unwrap_or(&[]);
+                if HeaderName::from_bytes(name) == HeaderName::ContentLength
+                    && let Some(c) = line.iter().position(|&b| b == b':')
+                {
+                    pending = Some((pos + c + 1, content_end));
                 }
             }
         }
