@@ -84,5 +84,6 @@ impl ControlPlane {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.server.await;
+        tracing::info!(addr = %self.addr, "control plane stopped");
     }
 }

@@ -1,0 +1,211 @@
+//! Running the appliance's roles: wiring engines, the control plane and the media node.
+
+use crate::cli::Command;
+use crate::config::{Config, LogConfig, LogFormat, redact};
+use anyhow::Context;
+use ferrovox_contract::{AmqpBus, Bus, MemoryBus, NodeId};
+use ferrovox_control::{AdminKey, ControlPlane, Engines, RenderMetrics};
+use ferrovox_node::{MediaNode, NodeConfig};
+use std::sync::Arc;
+
+pub fn init_logging(log: &LogConfig) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&log.level)
+        .map_err(|e| format!("log.level {:?} is not a valid filter: {e}", log.level))?;
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let installed = match log.format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    installed.map_err(|e| format!("cannot install the logger: {e}"))
+}
+
+pub async fn command(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Version => Ok(()),
+        Command::Migrate => migrate(&config).await,
+        Command::Up { .. } => up(&config, true, true).await,
+        Command::Control { .. } => up(&config, true, false).await,
+        Command::Media { .. } => up(&config, false, true).await,
+    }
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let url = config.store_url();
+    let store = ferrovox_store::open(&url).await.with_context(|| format!("store {}", redact(&url)))?;
+    let report = store.migrate().await.with_context(|| format!("migrating {}", redact(&url)))?;
+    if report.applied.is_empty() {
+        println!(
+            "nothing to apply: the {} store {} already has all {} migrations",
+            store.kind(),
+            redact(&url),
+            report.already_applied
+        );
+    } else {
+        for (version, description) in &report.applied {
+            println!("applied migration {version:04} {description}");
+        }
+        println!(
+            "{} store {} migrated: {} applied now, {} before",
+            store.kind(),
+            redact(&url),
+            report.applied.len(),
+            report.already_applied
+        );
+    }
+    Ok(())
+}
+
+fn metrics_recorder() -> anyhow::Result<RenderMetrics> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    metrics::gauge!("ferrovox_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    Ok(Arc::new(move || handle.render()))
+}
+
+fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
+    let url = &config.bus.url;
+    if url == "memory://" || url == "memory" {
+        Ok(Arc::new(MemoryBus::new()))
+    } else if url.starts_with("amqp://") || url.starts_with("amqps://") {
+        Ok(Arc::new(AmqpBus::new(url, &config.bus.namespace)?))
+    } else {
+        anyhow::bail!("bus.url {:?} is not supported: use memory:// or amqp://user:pass@host:port/vhost", redact(url))
+    }
+}
+
+fn node_config(config: &Config) -> anyhow::Result<NodeConfig> {
+    let name = match &config.media.node_id {
+        Some(name) => name.clone(),
+        None => default_node_id(),
+    };
+    let node_id = NodeId::new(name).context("media.node_id")?;
+    Ok(NodeConfig {
+        node_id,
+        admin: config.media.admin,
+        ng: config.media.ng,
+        interface: config.media.interface,
+        rtp_ports: config.media.rtp_ports,
+    })
+}
+
+/// The host name, made safe for a node id.
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let safe: String = host
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .take(64)
+        .collect();
+    if safe.is_empty() { "media-1".to_owned() } else { safe }
+}
+
+async fn up(config: &Config, with_control: bool, with_media: bool) -> anyhow::Result<()> {
+    let metrics = metrics_recorder()?;
+    let bus = open_bus(config)?;
+
+    let mut control = None;
+    let mut admin_key = None;
+    if with_control {
+        let url = config.store_url();
+        let store = ferrovox_store::open(&url).await.with_context(|| format!("store {}", redact(&url)))?;
+        let report = store
+            .migrate()
+            .await
+            .with_context(|| format!("applying migrations to {}", redact(&url)))?;
+        for (version, description) in &report.applied {
+            tracing::info!(version, %description, "applied migration");
+        }
+        admin_key = Some(ferrovox_control::ensure_admin(store.as_ref(), &config.data_dir).await?);
+        let cache = ferrovox_cache::open(&config.cache.url)
+            .with_context(|| format!("cache {}", redact(&config.cache.url)))?;
+        let engines = Engines { store, cache, bus: bus.clone() };
+        control = Some(ControlPlane::start(config.control.listen, engines, metrics.clone()).await?);
+    }
+    let node = if with_media {
+        Some(MediaNode::start(node_config(config)?, bus.clone(), metrics.clone()).await?)
+    } else {
+        None
+    };
+
+    print_banner(config, control.as_ref(), node.as_ref(), admin_key.as_ref());
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    if let Some(node) = node {
+        node.shutdown().await;
+    }
+    if let Some(control) = control {
+        control.shutdown().await;
+    }
+    Ok(())
+}
+
+fn print_banner(
+    config: &Config,
+    control: Option<&ControlPlane>,
+    node: Option<&MediaNode>,
+    admin_key: Option<&AdminKey>,
+) {
+    println!("ferrovox {} is running", env!("CARGO_PKG_VERSION"));
+    if let Some(control) = control {
+        let base = format!("http://{}", control.addr());
+        println!("  REST API       {base}/v1.0");
+        println!("  health/ready   {base}/health  {base}/ready  (metrics: {base}/metrics)");
+        println!(
+            "  engines        store {}  cache {}  bus {}",
+            redact(&config.store_url()),
+            redact(&config.cache.url),
+            redact(&config.bus.url)
+        );
+    }
+    if let Some(node) = node {
+        println!("  ng control     udp {}  (rtpengine ng protocol)", node.ng_addr());
+        println!("  media admin    http://{}/health  /ready  /metrics", node.admin_addr());
+        println!(
+            "  media          interface {}  rtp ports {}",
+            config.media.interface, config.media.rtp_ports
+        );
+    }
+    match admin_key {
+        Some(AdminKey::Created { token, file }) => {
+            println!("  admin key      {token}");
+            println!("                 (created now; shown once, also saved to {})", file.display());
+            println!("                 try: curl -H 'Authorization: AccessKey {token}' http://{}/v1.0/customer", config.control.listen);
+        }
+        Some(AdminKey::Existing { file: Some(file) }) => {
+            println!("  admin key      created at first start, saved in {}", file.display());
+        }
+        Some(AdminKey::Existing { file: None }) => {
+            println!("  admin key      created at first start (its file was removed)");
+        }
+        None => {}
+    }
+    println!("Press Ctrl-C to stop.");
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
