@@ -1,6 +1,7 @@
 //! Per-20 ms-frame cost of the media codecs: G.711 µ-law encode/decode
 //! (160 samples), G.722 encode/decode (320 samples / 160 octets) and DTMF
-//! detection (160 samples at 8 kHz). Inputs are the crate's deterministic
+//! detection (160 samples at 8 kHz), and 8→48 kHz / 48→8 kHz resampling.
+//! Inputs are the crate's deterministic
 //! speech-like signal, so the work matches a live call.
 
 use std::hint::black_box;
@@ -9,6 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ferrovox_codecs::dtmf::{DetectorConfig, DtmfDetector};
 use ferrovox_codecs::g711::{decode_ulaw, encode_ulaw};
 use ferrovox_codecs::g722::{G722Decoder, G722Encoder};
+use ferrovox_codecs::resample::{FrameResampler, Rate};
 use ferrovox_codecs::signal::SpeechLike;
 
 /// One second of speech-like audio at `rate`, cut into 20 ms frames by
@@ -105,5 +107,32 @@ fn dtmf(c: &mut Criterion) {
     black_box(reports);
 }
 
-criterion_group!(benches, g711, g722, dtmf);
+fn resample(c: &mut Criterion) {
+    let pcm = speech(8000);
+    let frames: Vec<&[i16]> = pcm.chunks_exact(160).collect();
+    let (mut up, mut down) = match (
+        FrameResampler::new(Rate::Hz8000, Rate::Hz48000, 20),
+        FrameResampler::new(Rate::Hz48000, Rate::Hz8000, 20),
+    ) {
+        (Ok(u), Ok(d)) => (u, d),
+        _ => panic!("8/48 kHz resamplers rejected"),
+    };
+    let mut wide = [0i16; 960];
+    let mut narrow = [0i16; 160];
+    let mut group = c.benchmark_group("resample");
+    group.throughput(Throughput::Elements(160));
+    let mut i = 0;
+    group.bench_function("8k_to_48k_20ms", |b| {
+        b.iter(|| {
+            i = (i + 1) % frames.len();
+            up.process(black_box(frames[i]), &mut wide)
+        })
+    });
+    group.bench_function("48k_to_8k_20ms", |b| {
+        b.iter(|| down.process(black_box(&wide), &mut narrow))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, g711, g722, dtmf, resample);
 criterion_main!(benches);

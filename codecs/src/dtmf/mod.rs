@@ -124,15 +124,24 @@ impl Digit {
 
     /// (row, column) indices into [`ROW_FREQS`] and [`COL_FREQS`].
     pub fn position(self) -> (usize, usize) {
-        for (r, row) in KEYPAD.iter().enumerate() {
-            for (c, &d) in row.iter().enumerate() {
-                if d == self {
-                    return (r, c);
-                }
-            }
+        match self {
+            Digit::D1 => (0, 0),
+            Digit::D2 => (0, 1),
+            Digit::D3 => (0, 2),
+            Digit::A => (0, 3),
+            Digit::D4 => (1, 0),
+            Digit::D5 => (1, 1),
+            Digit::D6 => (1, 2),
+            Digit::B => (1, 3),
+            Digit::D7 => (2, 0),
+            Digit::D8 => (2, 1),
+            Digit::D9 => (2, 2),
+            Digit::C => (2, 3),
+            Digit::Star => (3, 0),
+            Digit::D0 => (3, 1),
+            Digit::Hash => (3, 2),
+            Digit::D => (3, 3),
         }
-        // Every digit is on the keypad.
-        (3, 3)
     }
 
     /// The digit at keypad (row, column).
