@@ -303,6 +303,8 @@ fn name_addr_forms() {
     assert_eq!(n.tag(), Some(&b"x"[..]));
     assert_eq!(n.params.get(b"foo"), Some(None));
 
+    let n = NameAddr::parse(b"<sip:a@b>;x=[2001:db8::1];y=\"a:b\"", "To").unwrap();
+    assert_eq!(n.params.get(b"x"), Some(Some(&b"[2001:db8::1]"[..])));
     let n = NameAddr::parse(b"sip:a@example.com;transport=tcp;tag=y", "From").unwrap();
     assert!(!n.bracketed);
     assert_eq!(n.uri_raw, b"sip:a@example.com");
@@ -322,6 +324,8 @@ fn name_addr_forms() {
         b"sip:a@b?x=y",
         b"Bell, A <sip:a@b>",
         b"<sip:a@b>;",
+        b"<sip:a@b>;tag=a:b",
+        b"<sip:a@b>;x=[::1",
         b"<sip:a@b> junk",
         b"",
         b"<>",

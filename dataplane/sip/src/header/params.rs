@@ -23,12 +23,20 @@ pub struct Param<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Params<'a>(pub(crate) &'a [u8]);
 
-fn is_gen_value(b: u8) -> bool {
+fn is_lenient_value(b: u8) -> bool {
     lex::is_token(b) || matches!(b, b':' | b'[' | b']')
 }
 
 /// Parse one `SEMI generic-param` if the next non-LWS byte is `;`.
-pub(crate) fn next_param<'a>(cur: &mut Cursor<'a>) -> Result<Option<Param<'a>>, ParseError> {
+///
+/// Strict form (`lenient == false`): the value is a token, an IPv6
+/// reference in brackets, or a quoted-string, as §25.1 says. Lenient form
+/// additionally accepts `:` anywhere, for Via's unbracketed IPv6
+/// `received` (§20.42) and for re-lexing already validated lists.
+pub(crate) fn next_param_ext<'a>(
+    cur: &mut Cursor<'a>,
+    lenient: bool,
+) -> Result<Option<Param<'a>>, ParseError> {
     if !cur.eat_sep(b';') {
         return Ok(None);
     }
@@ -36,19 +44,35 @@ pub(crate) fn next_param<'a>(cur: &mut Cursor<'a>) -> Result<Option<Param<'a>>, 
     let name = cur.token("expected parameter name")?;
     let value = if cur.eat_sep(b'=') {
         cur.skip_lws();
+        let start = cur.pos;
         if cur.peek() == Some(b'"') {
             Some(cur.quoted_string()?)
-        } else {
-            let v = cur.take_while(is_gen_value);
+        } else if lenient {
+            let v = cur.take_while(is_lenient_value);
             if v.is_empty() {
                 return Err(cur.err("expected parameter value"));
             }
             Some(v)
+        } else if cur.peek() == Some(b'[') {
+            cur.bump();
+            cur.take_while(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+            if cur.peek() != Some(b']') {
+                return Err(cur.err("unterminated IPv6 reference in parameter"));
+            }
+            cur.bump();
+            Some(cur.slice(start, cur.pos))
+        } else {
+            Some(cur.token("expected parameter value")?)
         }
     } else {
         None
     };
     Ok(Some(Param { name, value }))
+}
+
+/// Strict [`next_param_ext`].
+pub(crate) fn next_param<'a>(cur: &mut Cursor<'a>) -> Result<Option<Param<'a>>, ParseError> {
+    next_param_ext(cur, false)
 }
 
 impl<'a> Params<'a> {
@@ -98,6 +122,6 @@ pub struct ParamIter<'a> {
 impl<'a> Iterator for ParamIter<'a> {
     type Item = Param<'a>;
     fn next(&mut self) -> Option<Param<'a>> {
-        next_param(&mut self.cur).ok().flatten()
+        next_param_ext(&mut self.cur, true).ok().flatten()
     }
 }

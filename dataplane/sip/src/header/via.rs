@@ -10,7 +10,7 @@
 //! Not implemented: semantic checks across Vias (e.g. RFC 4475 `bcast`).
 
 use crate::error::ParseError;
-use crate::header::params::{Params, next_param};
+use crate::header::params::{Params, next_param_ext};
 use crate::parse::host::{Host, parse_host, parse_port, parse_v4, parse_v6};
 use crate::parse::lex::{self, Cursor};
 
@@ -113,7 +113,9 @@ impl<'a> Via<'a> {
         };
         loop {
             let pstart = cur.pos;
-            let Some(p) = next_param(cur)? else { break };
+            let Some(p) = next_param_ext(cur, true)? else {
+                break;
+            };
             end = cur.pos;
             let name = p.name;
             let value = p.value;
