@@ -68,11 +68,9 @@ fn compare(data: &[u8]) -> usize {
         );
         n += 1;
     }
-    if let (Ok(a), Ok(b)) = (ours.cseq(), theirs.cseq_header().map(|h| h.seq())) {
-        if let Ok(b) = b {
-            assert_eq!(a.seq, b, "CSeq of {:?}", String::from_utf8_lossy(data));
-            n += 1;
-        }
+    if let (Ok(a), Ok(Ok(b))) = (ours.cseq(), theirs.cseq_header().map(|h| h.seq())) {
+        assert_eq!(a.seq, b, "CSeq of {:?}", String::from_utf8_lossy(data));
+        n += 1;
     }
     if let (Ok(a), Ok(Ok(b))) = (ours.from(), theirs.from_header().map(|h| h.tag())) {
         assert_eq!(
