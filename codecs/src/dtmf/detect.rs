@@ -41,7 +41,7 @@
 //! Not implemented: explicit frequency-deviation measurement, adaptive
 //! talk-off protection, and sample rates other than 8 kHz.
 
-use super::goertzel::Goertzel;
+use super::goertzel::GoertzelBank;
 use super::{COL_FREQS, Digit, ROW_FREQS};
 use crate::CodecError;
 use crate::signal::dbm0_to_peak;
@@ -231,8 +231,8 @@ impl DtmfDetector {
     fn classify_block(&self, lane: &Lane) -> Option<Digit> {
         let n = self.block_len as f32;
         let norm = 2.0 / (n * n);
-        let row_p = lane.rows.map(|g| g.magnitude_squared() * norm);
-        let col_p = lane.cols.map(|g| g.magnitude_squared() * norm);
+        let row_p: [f32; 4] = core::array::from_fn(|i| lane.bank.magnitude_squared(i) * norm);
+        let col_p: [f32; 4] = core::array::from_fn(|i| lane.bank.magnitude_squared(COL + i) * norm);
         let r = argmax(&row_p);
         let c = argmax(&col_p);
         let (low, high) = (row_p[r], col_p[c]);
@@ -254,7 +254,7 @@ impl DtmfDetector {
         if low + high < self.min_tone_to_total * total {
             return None;
         }
-        let high2 = lane.col_harmonics[c].magnitude_squared() * norm;
+        let high2 = lane.bank.magnitude_squared(COL_H2 + c) * norm;
         if high2 > high * self.second_harmonic {
             return None;
         }
@@ -300,23 +300,29 @@ impl DtmfDetector {
     }
 }
 
-/// One set of filters over blocks starting at a fixed phase.
+/// One set of filters over blocks starting at a fixed phase: rows 0–3,
+/// columns 4–7, column second harmonics 8–11.
 #[derive(Debug, Clone)]
 struct Lane {
-    rows: [Goertzel; 4],
-    cols: [Goertzel; 4],
-    col_harmonics: [Goertzel; 4],
+    bank: GoertzelBank<12>,
     energy: f32,
     count: usize,
     skip: usize,
 }
 
+const COL: usize = 4;
+const COL_H2: usize = 8;
+
 impl Lane {
     fn new(rate: u32, skip: usize) -> Self {
+        let mut freqs = [0.0; 12];
+        for i in 0..4 {
+            freqs[i] = ROW_FREQS[i];
+            freqs[COL + i] = COL_FREQS[i];
+            freqs[COL_H2 + i] = 2.0 * COL_FREQS[i];
+        }
         Self {
-            rows: ROW_FREQS.map(|f| Goertzel::new(f, rate)),
-            cols: COL_FREQS.map(|f| Goertzel::new(f, rate)),
-            col_harmonics: COL_FREQS.map(|f| Goertzel::new(2.0 * f, rate)),
+            bank: GoertzelBank::new(freqs, rate),
             energy: 0.0,
             count: 0,
             skip,
@@ -330,28 +336,14 @@ impl Lane {
             self.skip -= 1;
             return false;
         }
-        for g in self
-            .rows
-            .iter_mut()
-            .chain(self.cols.iter_mut())
-            .chain(self.col_harmonics.iter_mut())
-        {
-            g.push(x);
-        }
+        self.bank.push(x);
         self.energy += x * x;
         self.count += 1;
         self.count == block_len
     }
 
     fn reset(&mut self) {
-        for g in self
-            .rows
-            .iter_mut()
-            .chain(self.cols.iter_mut())
-            .chain(self.col_harmonics.iter_mut())
-        {
-            g.reset();
-        }
+        self.bank.reset();
         self.energy = 0.0;
         self.count = 0;
     }
