@@ -25,6 +25,9 @@
 //! Bytes after the message (RFC 4475 `dblreq`) are not copied. Not
 //! implemented: strict-routing fix-ups (§16.4 / §16.6 step 6), Path, SDP
 //! rewriting (a caller passes the new body).
+//!
+//! [`stateless_branch`] computes a deterministic branch for a stateless
+//! proxy (§16.11).
 
 use crate::error::ParseError;
 use crate::header::name_addr::NameAddr;
@@ -458,4 +461,45 @@ pub fn rewrite_response(
     out.reserve(msg.as_bytes().len() + 64);
     emit(msg, sp.sorted(), &top, out);
     Ok(())
+}
+
+/// A deterministic RFC 3261 branch for a stateless proxy (§16.11): the
+/// magic cookie followed by 16 hex digits of a 64-bit FNV-1a hash of
+/// `salt`, the top Via value as written (its branch and sent-by), the
+/// Request-URI, Call-ID, CSeq number and From tag. Retransmissions get the
+/// same branch; so do a CANCEL and the non-2xx ACK of an INVITE (the method
+/// and To tag are left out on purpose), as §16.11 requires. `salt` should be
+/// a per-instance secret so branches are not predictable.
+pub fn stateless_branch(msg: &Message<'_>, salt: u64) -> Result<[u8; 23], ParseError> {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    fn feed(mut h: u64, bytes: &[u8]) -> u64 {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(PRIME);
+        }
+        // Field separator so ("ab","c") and ("a","bc") differ.
+        (h ^ 0xff).wrapping_mul(PRIME)
+    }
+    let rl = msg.request_line().ok_or(ParseError::StartLine {
+        offset: 0,
+        reason: "expected a request",
+    })?;
+    let via = msg.top_via()?;
+    let cseq = msg.cseq()?;
+    let from = msg.from()?;
+    let mut h = feed(OFFSET, &salt.to_le_bytes());
+    h = feed(h, via.raw);
+    h = feed(h, rl.uri_raw);
+    h = feed(h, msg.call_id()?);
+    h = feed(h, &cseq.seq.to_le_bytes());
+    h = feed(h, from.tag().unwrap_or(&[]));
+    let mut out = [0u8; 23];
+    let (cookie, hex) = out.split_at_mut(7);
+    cookie.copy_from_slice(crate::header::via::MAGIC_COOKIE);
+    for (i, slot) in hex.iter_mut().enumerate() {
+        let nibble = (h >> (60 - 4 * i)) & 0xf;
+        *slot = b"0123456789abcdef"[nibble as usize];
+    }
+    Ok(out)
 }

@@ -505,3 +505,57 @@ fn wsinv_full_proxy_rewrite_and_response() {
     assert_eq!(r.to().unwrap().tag(), Some(&b"1918181833n"[..]));
     assert_eq!(r.vias().count(), 3);
 }
+
+#[test]
+fn stateless_branch_is_stable_and_matches_cancel() {
+    use ferrovox_sip::rewrite::stateless_branch;
+    let invite = typical_invite();
+    let m = Message::parse(&invite).unwrap();
+    let b1 = stateless_branch(&m, 42).unwrap();
+    assert!(b1.starts_with(b"z9hG4bK"));
+    assert!(b1[7..].iter().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(b1, stateless_branch(&m, 42).unwrap(), "retransmission");
+    assert_ne!(b1, stateless_branch(&m, 43).unwrap(), "salt matters");
+    // CANCEL and the non-2xx ACK of this INVITE share its branch.
+    let text = String::from_utf8(invite.clone()).unwrap();
+    let cancel = text
+        .replacen("INVITE sip:", "CANCEL sip:", 1)
+        .replace("CSeq: 314159 INVITE", "CSeq: 314159 CANCEL");
+    let c = Message::parse(cancel.as_bytes()).unwrap();
+    assert_eq!(stateless_branch(&c, 42).unwrap(), b1);
+    let ack = text
+        .replacen("INVITE sip:", "ACK sip:", 1)
+        .replace("CSeq: 314159 INVITE", "CSeq: 314159 ACK")
+        .replace(
+            "To: Bob <sip:bob@biloxi.example.com>",
+            "To: Bob <sip:bob@biloxi.example.com>;tag=x",
+        );
+    let a = Message::parse(ack.as_bytes()).unwrap();
+    assert_eq!(stateless_branch(&a, 42).unwrap(), b1);
+    // A different request gets a different branch.
+    let other = text.replace("CSeq: 314159 INVITE", "CSeq: 314160 INVITE");
+    let o = Message::parse(other.as_bytes()).unwrap();
+    assert_ne!(stateless_branch(&o, 42).unwrap(), b1);
+    // Usable as the new Via's branch.
+    let via = format!(
+        "SIP/2.0/UDP 203.0.113.1;branch={}",
+        std::str::from_utf8(&b1).unwrap()
+    );
+    let mut out = Vec::new();
+    rewrite_request(
+        &m,
+        &RequestEdits {
+            via: Some(via.as_bytes()),
+            ..RequestEdits::default()
+        },
+        &mut out,
+    )
+    .unwrap();
+    assert!(
+        Message::parse(&out)
+            .unwrap()
+            .top_via()
+            .unwrap()
+            .has_rfc3261_branch()
+    );
+}
