@@ -75,18 +75,28 @@ pub(crate) fn parse_host<'a>(cur: &mut Cursor<'a>) -> Result<(Host<'a>, &'a [u8]
             None => Err(cur.err_at(start, "invalid IPv6 address")),
         };
     }
-    let raw = cur.take_while(is_host);
+    // One pass: extent, "only digits and dots" and ".." detection.
+    let rest = cur.buf.get(cur.pos..).unwrap_or(&[]);
+    let mut numeric = true;
+    let mut double_dot = false;
+    let mut prev = b'.';
+    let mut len = 0;
+    for &b in rest {
+        if !is_host(b) {
+            break;
+        }
+        double_dot |= b == b'.' && prev == b'.';
+        numeric &= b.is_ascii_digit() || b == b'.';
+        prev = b;
+        len += 1;
+    }
+    let raw = rest.get(..len).unwrap_or(&[]);
+    cur.pos += len;
     if raw.is_empty() {
         return Err(cur.err("expected host"));
     }
-    let mut numeric = true;
-    let mut prev = b'.';
-    for &b in raw {
-        if b == b'.' && prev == b'.' {
-            return Err(cur.err_at(start, "invalid hostname"));
-        }
-        numeric &= b.is_ascii_digit() || b == b'.';
-        prev = b;
+    if double_dot {
+        return Err(cur.err_at(start, "invalid hostname"));
     }
     if numeric {
         return match parse_v4(raw) {
