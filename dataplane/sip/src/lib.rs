@@ -14,6 +14,52 @@
 //!
 //! No sockets, clocks, threads or async; no panics on input. The parser
 //! is written by hand for this product's hot path.
+//!
+//! A stateless proxy hop, end to end:
+//!
+//! ```
+//! use ferrovox_sip::build::ResponseBuilder;
+//! use ferrovox_sip::rewrite::{RequestEdits, rewrite_request, stateless_branch};
+//! use ferrovox_sip::validate::validate_request;
+//! use ferrovox_sip::Message;
+//!
+//! let wire = b"INVITE sip:bob@example.com SIP/2.0\r\n\
+//! Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK776\r\n\
+//! Max-Forwards: 70\r\n\
+//! To: <sip:bob@example.com>\r\n\
+//! From: Alice <sip:alice@example.com>;tag=1928\r\n\
+//! Call-ID: a84b4c76e66710\r\n\
+//! CSeq: 1 INVITE\r\n\
+//! Content-Length: 0\r\n\r\n";
+//! let mut out = Vec::with_capacity(2048); // reused for every message
+//! let msg = Message::parse(wire)?;
+//! let info = match validate_request(&msg) {
+//!     Ok(info) => info,
+//!     Err(e) => {
+//!         // Stateless error response, e.g. 400 naming the bad header.
+//!         ResponseBuilder::new(e.status_code(), e.reason_phrase().as_bytes())
+//!             .to_tag(b"f3rr0")
+//!             .write(&msg, &mut out)?;
+//!         return Ok(());
+//!     }
+//! };
+//! assert_eq!(info.top_via.branch, Some(&b"z9hG4bK776"[..]));
+//! assert_eq!(info.from.tag(), Some(&b"1928"[..]));
+//! let branch = stateless_branch(&msg, 0x5eed)?;
+//! let mut via = b"SIP/2.0/UDP 203.0.113.1;branch=".to_vec();
+//! via.extend_from_slice(&branch);
+//! let edits = RequestEdits {
+//!     via: Some(&via),
+//!     record_route: Some(b"<sip:203.0.113.1;lr>"),
+//!     decrement_max_forwards: true,
+//!     ..RequestEdits::default()
+//! };
+//! rewrite_request(&msg, &edits, &mut out)?;
+//! let fwd = Message::parse(&out)?;
+//! assert_eq!(fwd.max_forwards()?, Some(69));
+//! assert_eq!(fwd.vias().count(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -43,6 +89,7 @@ pub use parse::message::{
 };
 pub use parse::method::Method;
 pub use parse::uri::{SipUri, Uri, UriParams};
+pub use rewrite::RewriteError;
 
 /// Entry point for fuzzers (`cargo fuzz` target body): parses `data` and
 /// exercises every typed accessor, validation, the rewriter and the

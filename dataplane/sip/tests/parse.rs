@@ -625,3 +625,41 @@ fn headers_expose_ranges() {
         buf.len()
     );
 }
+
+#[test]
+fn token_lists_and_expires() {
+    let buf = req(
+        "Require: 100rel, timer\nProxy-Require: sec-agree\nk: replaces,\n  timer\nSupported: path\nAllow: INVITE, ACK ,BYE\nExpires: 3600\n",
+    );
+    let m = Message::parse(&buf).unwrap();
+    let req_tags: Vec<_> = m.tokens(HeaderName::Require).map(|t| t.unwrap()).collect();
+    assert_eq!(req_tags, vec![&b"100rel"[..], b"timer"]);
+    let sup: Vec<_> = m
+        .tokens(HeaderName::Supported)
+        .map(|t| t.unwrap())
+        .collect();
+    assert_eq!(sup, vec![&b"replaces"[..], b"timer", b"path"]);
+    assert_eq!(m.tokens(HeaderName::ProxyRequire).count(), 1);
+    assert_eq!(
+        m.tokens(HeaderName::Allow)
+            .map(|t| t.unwrap())
+            .collect::<Vec<_>>(),
+        vec![&b"INVITE"[..], b"ACK", b"BYE"]
+    );
+    assert_eq!(m.tokens(HeaderName::Unsupported).count(), 0);
+    assert_eq!(m.expires().unwrap(), Some(3600));
+
+    let buf = req("Require: 100rel,,timer\nExpires: 1000000000000000000000\n");
+    let m = Message::parse(&buf).unwrap();
+    assert!(m.tokens(HeaderName::Require).any(|t| t.is_err()));
+    assert_eq!(m.expires().unwrap(), Some(u32::MAX));
+    let buf = req("Expires: soon\n");
+    assert_eq!(
+        Message::parse(&buf)
+            .unwrap()
+            .expires()
+            .unwrap_err()
+            .header_name(),
+        Some("Expires")
+    );
+}

@@ -8,13 +8,15 @@
 //!
 //! Files: [`params`] (generic-param lists), [`via`], [`name_addr`]
 //! (From/To/Route/Record-Route/Contact), [`cseq`], [`simple`] (Call-ID,
-//! Max-Forwards), [`auth`] (Authorization & co.).
+//! Max-Forwards), [`auth`] (Authorization & co.), [`tokens`] (option-tag
+//! and method lists, Expires).
 
 pub mod auth;
 pub mod cseq;
 pub mod name_addr;
 pub mod params;
 pub mod simple;
+pub mod tokens;
 pub mod via;
 
 use crate::error::ParseError;

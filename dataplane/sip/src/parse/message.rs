@@ -549,6 +549,20 @@ impl<'a> Message<'a> {
             Some(h) => simple::max_forwards(&mut self.cursor(&h)).map(Some),
         }
     }
+    /// Tokens of a comma-separated list header, across all its lines, in
+    /// order: option tags of Require / Proxy-Require / Supported /
+    /// Unsupported, methods of Allow, event packages of Allow-Events.
+    pub fn tokens(&self, kind: HeaderName) -> ValueIter<'_, 'a, &'a [u8]> {
+        ValueIter::new(self, kind, crate::header::tokens::token_at)
+    }
+    /// The Expires header in seconds (None when absent; saturates above
+    /// 2^32-1).
+    pub fn expires(&self) -> Result<Option<u32>, ParseError> {
+        match self.header(HeaderName::Expires) {
+            None => Ok(None),
+            Some(h) => crate::header::tokens::delta_seconds(&mut self.cursor(&h)).map(Some),
+        }
+    }
     /// Contact values in order (`*` included).
     pub fn contacts(&self) -> ValueIter<'_, 'a, Contact<'a>> {
         ValueIter::new(self, HeaderName::Contact, Contact::parse_at)
