@@ -321,3 +321,15 @@ mod tests {
         assert_eq!(redact("redis://h:1/"), "redis://h:1/");
     }
 }
+
+#[cfg(test)]
+mod packaged_default {
+    use super::*;
+
+    #[test]
+    fn the_packaged_config_is_valid_and_states_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/ferrovox.toml");
+        let packaged = load(Some(&path), Vec::new(), Vec::new()).unwrap();
+        assert_eq!(packaged, load(None, Vec::new(), Vec::new()).unwrap());
+    }
+}

@@ -1,7 +1,7 @@
 //! `/ready` follows the dev stack's services going away and coming back, without a restart.
 //!
-//! This stops shared services, so it runs on its own after the other tests (the `disruption`
-//! nextest profile; `scripts/test` runs it last).
+//! This stops shared services, so it runs on its own after the other tests (the
+//! nextest profile `serial`; `scripts/test` runs it last).
 
 mod common;
 
