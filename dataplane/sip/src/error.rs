@@ -8,7 +8,7 @@
 //! [`ParseError::status_code`] and [`ParseError::reason_phrase`] map an error
 //! to the response a server should send (RFC 3261 §8.2, §16.3, §21.4.1,
 //! §21.5.6): 505 for an unsupported SIP version, 513 for an over-large
-//! message, 400 for everything else.
+//! message (or one with too many header lines), 400 for everything else.
 
 use thiserror::Error;
 
@@ -96,6 +96,12 @@ pub enum ParseError {
     /// A message on a stream transport lacks Content-Length (RFC 3261 §18.3).
     #[error("Content-Length is required to frame a message on a stream transport")]
     MissingContentLength,
+    /// More header lines than [`crate::parse::message::MAX_HEADERS`].
+    #[error("more than {limit} header lines")]
+    TooManyHeaders {
+        /// The limit.
+        limit: usize,
+    },
     /// The message is larger than this parser handles.
     #[error("message exceeds {limit} bytes")]
     TooLarge {
@@ -111,7 +117,7 @@ impl ParseError {
     pub fn status_code(&self) -> u16 {
         match self {
             ParseError::Version { .. } => 505,
-            ParseError::TooLarge { .. } => 513,
+            ParseError::TooLarge { .. } | ParseError::TooManyHeaders { .. } => 513,
             _ => 400,
         }
     }
@@ -120,7 +126,7 @@ impl ParseError {
     pub fn reason_phrase(&self) -> &'static str {
         match self {
             ParseError::Version { .. } => "Version Not Supported",
-            ParseError::TooLarge { .. } => "Message Too Large",
+            ParseError::TooLarge { .. } | ParseError::TooManyHeaders { .. } => "Message Too Large",
             ParseError::Missing { .. } => "Bad Request - Missing Header",
             ParseError::CSeqMethodMismatch { .. } => "Bad Request - CSeq Method Mismatch",
             ParseError::Header { .. } | ParseError::Duplicate { .. } => {

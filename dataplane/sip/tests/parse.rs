@@ -663,3 +663,13 @@ fn token_lists_and_expires() {
         Some("Expires")
     );
 }
+
+#[test]
+fn header_count_is_bounded() {
+    let ok = req(&"X: 1\n".repeat(1000));
+    assert_eq!(Message::parse(&ok).unwrap().header_count(), 1007);
+    let many = req(&"X: 1\n".repeat(1100));
+    let e = Message::parse(&many).unwrap_err();
+    assert_eq!(e, ParseError::TooManyHeaders { limit: 1024 });
+    assert_eq!(e.status_code(), 513);
+}

@@ -45,6 +45,10 @@ use crate::parse::lex::{self, Cursor};
 use crate::parse::method::Method;
 use crate::parse::uri::Uri;
 
+/// Most header lines a message may have (bounds the header index: beyond
+/// the 32 inline entries it lives on the heap).
+pub const MAX_HEADERS: usize = 1024;
+
 /// Largest message this parser accepts (offsets are stored as `u32`).
 pub const MAX_MESSAGE_LEN: usize = u32::MAX as usize;
 
@@ -336,6 +340,9 @@ impl<'a> Message<'a> {
                             offset: pos,
                             reason: "header name too long",
                         })?;
+                    if headers.as_slice().len() >= MAX_HEADERS {
+                        return Err(ParseError::TooManyHeaders { limit: MAX_HEADERS });
+                    }
                     let kind = HeaderName::from_bytes(line.get(..name_len).unwrap_or(&[]));
                     headers.push(Entry {
                         line_start: pos as u32,
