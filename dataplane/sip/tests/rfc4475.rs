@@ -865,3 +865,25 @@ l: 0
     );
     assert_eq!(a.params.get(b"audio"), Some(None));
 }
+
+/// regaut01 (§3.4): credentials with an unknown scheme still parse (the
+/// registrar answers 401 with a challenge it understands).
+#[test]
+fn regaut01_unknown_auth_scheme() {
+    let buf = msg("REGISTER sip:example.com SIP/2.0
+To: sip:j.user@example.com
+From: sip:j.user@example.com;tag=87321hj23128
+Max-Forwards: 8
+Call-ID: regaut01.0ha0isndaksdj
+CSeq: 9338 REGISTER
+Via: SIP/2.0/TCP 192.0.2.253;branch=z9hG4bKkdjuw
+Authorization: NoOneKnowsThisScheme opaque-data=here
+Content-Length:0
+
+");
+    let m = Message::parse(&buf).unwrap();
+    validate_request(&m).unwrap();
+    let a = m.auth(HeaderName::Authorization).next().unwrap().unwrap();
+    assert_eq!(a.scheme, b"NoOneKnowsThisScheme");
+    assert_eq!(a.get(b"opaque-data").unwrap().value, b"here");
+}
