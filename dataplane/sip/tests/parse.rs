@@ -673,3 +673,40 @@ fn header_count_is_bounded() {
     assert_eq!(e, ParseError::TooManyHeaders { limit: 1024 });
     assert_eq!(e.status_code(), 513);
 }
+
+#[test]
+fn bare_lf_header_sections_match_crlf_across_the_corpus() {
+    for crlf in valid_corpus() {
+        let a = Message::parse(&crlf).unwrap();
+        // Rewrite only the header section's line ends; the body is unchanged.
+        let head = &crlf[..a.headers_end()];
+        let mut lf: Vec<u8> = Vec::new();
+        let mut i = 0;
+        while i < head.len() {
+            if head[i] == b'\r' && head.get(i + 1) == Some(&b'\n') {
+                i += 1;
+                continue;
+            }
+            lf.push(head[i]);
+            i += 1;
+        }
+        let body_and_rest = &crlf[a.headers_end() + 2..];
+        lf.push(b'\n');
+        lf.extend_from_slice(body_and_rest);
+        let b = Message::parse(&lf).unwrap();
+        assert_eq!(a.header_count(), b.header_count());
+        for (x, y) in a.headers().zip(b.headers()) {
+            assert_eq!(x.name, y.name);
+            let (mut ux, mut uy) = (Vec::new(), Vec::new());
+            x.unfolded().write_to(&mut ux);
+            y.unfolded().write_to(&mut uy);
+            assert_eq!(ux, uy);
+        }
+        assert_eq!(a.body(), b.body());
+        assert_eq!(a.vias().count(), b.vias().count());
+        assert_eq!(
+            a.from().ok().map(|f| f.tag()),
+            b.from().ok().map(|f| f.tag())
+        );
+    }
+}

@@ -688,7 +688,9 @@ pub fn frame_len_limited(buf: &[u8], max_header: usize) -> Result<Option<usize>,
         if content_end == pos && !first {
             let body_start = lf + 1;
             let cl = cl.ok_or(ParseError::MissingContentLength)?;
-            let total = body_start + cl;
+            let total = body_start
+                .checked_add(cl)
+                .ok_or(ParseError::TooLarge { limit: usize::MAX })?;
             return Ok(if buf.len() >= total {
                 Some(total)
             } else {
