@@ -23,6 +23,31 @@
 //! - [`measure`]: measurement helpers (frequency estimation, segmental SNR,
 //!   alignment) used by tests and benchmarks.
 //!
+//! A 20 ms G.722 frame round trip, then DTMF detection on 8 kHz PCM:
+//!
+//! ```
+//! use ferrovox_codecs::dtmf::{DetectorConfig, Digit, DtmfDetector, DtmfGenerator, DtmfReport};
+//! use ferrovox_codecs::g722::{G722Decoder, G722Encoder};
+//!
+//! let pcm = [0i16; 320]; // 20 ms at 16 kHz
+//! let mut octets = [0u8; 160];
+//! let mut decoded = [0i16; 320];
+//! G722Encoder::new().encode(&pcm, &mut octets)?;
+//! G722Decoder::new().decode(&octets, &mut decoded)?;
+//!
+//! let mut tone = [0i16; 800]; // 100 ms of '5' at −20 dBm0 per tone
+//! DtmfGenerator::new(8000, Digit::D5, -20.0, 100)?.fill(&mut tone);
+//! let mut detector = DtmfDetector::new(&DetectorConfig::default())?;
+//! let mut heard = None;
+//! detector.process(&tone, |r| {
+//!     if let DtmfReport::Began { digit, .. } = r {
+//!         heard = Some(digit);
+//!     }
+//! });
+//! assert_eq!(heard, Some(Digit::D5));
+//! # Ok::<(), ferrovox_codecs::CodecError>(())
+//! ```
+//!
 //! Not here: Opus or any codec needing system libraries, RTP packetisation
 //! (other than the 4-byte telephone-event payload), jitter buffering, IO.
 
