@@ -35,8 +35,11 @@ impl<'a> Uri<'a> {
     pub fn parse(s: &'a [u8]) -> Result<Uri<'a>, ParseError> {
         let colon = scheme_end(s)?;
         let scheme = s.get(..colon).unwrap_or(&[]);
-        if scheme.eq_ignore_ascii_case(b"sip") || scheme.eq_ignore_ascii_case(b"sips") {
-            return SipUri::parse(s).map(Uri::Sip);
+        if scheme.eq_ignore_ascii_case(b"sip") {
+            return SipUri::parse_body(s, colon, false).map(Uri::Sip);
+        }
+        if scheme.eq_ignore_ascii_case(b"sips") {
+            return SipUri::parse_body(s, colon, true).map(Uri::Sip);
         }
         let rest = s.get(colon + 1..).unwrap_or(&[]);
         if let Some(i) = rest
@@ -160,6 +163,11 @@ impl<'a> SipUri<'a> {
                 reason: "not a sip or sips URI",
             });
         };
+        SipUri::parse_body(s, colon, secure)
+    }
+
+    /// Parse what follows the scheme's colon at `colon`.
+    fn parse_body(s: &'a [u8], colon: usize, secure: bool) -> Result<SipUri<'a>, ParseError> {
         let body_start = colon + 1;
         let body = s.get(body_start..).unwrap_or(&[]);
         let mut user = None;
