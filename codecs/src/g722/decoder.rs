@@ -1,17 +1,34 @@
-//! G.722 mode-1 (64 kbit/s) decoder: lower sub-band 6-bit inverse
-//! quantiser for the output (block 5L INVQBL, RECONS; 6L LIMIT) with the
-//! 4-bit path for adaptation (2L, 3L, 4L), upper sub-band (2H, 5H, 6H, 3H,
-//! 4H) and receive QMF, § 4.
+//! G.722 decoder: lower sub-band inverse quantiser for the output (block
+//! 5L INVQBL with the 6-, 5- or 4-bit table of mode 1, 2 or 3; RECONS; 6L
+//! LIMIT) with the 4-bit path for adaptation (2L, 3L, 4L), upper sub-band
+//! (2H, 5H, 6H, 3H, 4H) and receive QMF, § 4.
+//!
+//! In modes 2 and 3 the transmitter uses the one or two least significant
+//! bits of each octet for auxiliary data (§ 1.3); the decoder ignores them.
+//! The octet stream itself is unchanged.
 
 use super::band::Band;
 use super::qmf::QmfSynthesis;
-use super::tables::{QM2, QM4, QM6};
+use super::tables::{QM2, QM4, QM5, QM6};
 use crate::CodecError;
 
-/// Stateful G.722 64 kbit/s decoder. Allocation-free; create one per
-/// stream.
+/// G.722 operating mode (§ 1.3): audio bit rate of the 64 kbit/s octet
+/// stream, the rest being auxiliary data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Mode 1: 64 kbit/s audio, all 6 lower-band bits (RTP G.722).
+    #[default]
+    Kbps64,
+    /// Mode 2: 56 kbit/s audio, lower-band LSB is data.
+    Kbps56,
+    /// Mode 3: 48 kbit/s audio, two lower-band LSBs are data.
+    Kbps48,
+}
+
+/// Stateful G.722 decoder. Allocation-free; create one per stream.
 #[derive(Debug, Clone)]
 pub struct G722Decoder {
+    mode: Mode,
     qmf: QmfSynthesis,
     low: Band,
     high: Band,
@@ -24,9 +41,15 @@ impl Default for G722Decoder {
 }
 
 impl G722Decoder {
-    /// A new decoder in the reset state.
+    /// A new mode-1 (64 kbit/s) decoder in the reset state.
     pub fn new() -> Self {
+        Self::with_mode(Mode::Kbps64)
+    }
+
+    /// A new decoder for `mode` in the reset state.
+    pub fn with_mode(mode: Mode) -> Self {
         Self {
+            mode,
             qmf: QmfSynthesis::default(),
             low: Band::lower(),
             high: Band::upper(),
@@ -56,8 +79,13 @@ impl G722Decoder {
     #[inline]
     fn decode_low(&mut self, il: u8) -> i32 {
         let band = &mut self.low;
-        // 5L INVQBL (6-bit, mode 1), RECONS, 6L LIMIT.
-        let dl = (band.det * QM6[il as usize]) >> 15;
+        // 5L INVQBL (6-, 5- or 4-bit by mode), RECONS, 6L LIMIT.
+        let q = match self.mode {
+            Mode::Kbps64 => QM6[il as usize],
+            Mode::Kbps56 => QM5[(il >> 1) as usize],
+            Mode::Kbps48 => QM4[(il >> 2) as usize],
+        };
+        let dl = (band.det * q) >> 15;
         let rl = (band.s + dl).clamp(-16384, 16383);
         // 2L INVQAL (4-bit) for adaptation; 3L; 4L.
         let il4 = (il >> 2) as usize;

@@ -7,7 +7,8 @@
 //! - § 3.2–3.6 lower and upper sub-band ADPCM encoders (blocks 1L–4L,
 //!   1H–4H) in [`encoder`];
 //! - § 4.2–4.4 lower and upper sub-band ADPCM decoders (blocks 5L, 6L,
-//!   5H, 6H) at mode 1 in [`decoder`];
+//!   5H, 6H) in [`decoder`], for modes 1, 2 and 3 (64, 56 and 48 kbit/s of
+//!   audio; the data bits of modes 2/3 are ignored);
 //! - the shared adaptive quantiser scale factors and pole-zero predictor
 //!   (blocks 3L/3H and 4) in [`band`], with the quantiser tables of
 //!   Tables 6–10 in [`tables`].
@@ -15,9 +16,9 @@
 //! Octets are unpacked, one per 16 kHz sample pair, upper-band bits in the
 //! two most significant bits, as carried by RTP (RFC 3551 § 4.5.2).
 //!
-//! Not implemented: modes 2 and 3 (56 and 48 kbit/s with auxiliary data
-//! channel), the ITU test-vector mode that bypasses the QMF, and the
-//! packet-loss concealment of G.722 Appendices III/IV.
+//! Not implemented: encoding in modes 2 and 3 (inserting auxiliary data),
+//! the ITU test-vector mode that bypasses the QMF, and the packet-loss
+//! concealment of G.722 Appendices III/IV.
 
 pub mod band;
 pub mod decoder;
@@ -25,7 +26,7 @@ pub mod encoder;
 pub mod qmf;
 pub mod tables;
 
-pub use decoder::G722Decoder;
+pub use decoder::{G722Decoder, Mode};
 pub use encoder::G722Encoder;
 
 /// Audio sampling rate of G.722, in Hz.

@@ -38,6 +38,14 @@ pub const QM6: [i32; 64] = [
     2400, 2032, 1688, 1360, 1040, 728, 432, 136, -432, -136,
 ];
 
+/// Lower-band 5-bit inverse quantiser outputs (mode 2, 56 kbit/s decoder
+/// output path), indexed by the 5 MSBs of the 6-bit lower code.
+pub const QM5: [i32; 32] = [
+    -280, -280, -23352, -17560, -14120, -11664, -9752, -8184, -6864, -5712, -4696, -3784, -2960,
+    -2208, -1520, -880, 23352, 17560, 14120, 11664, 9752, 8184, 6864, 5712, 4696, 3784, 2960, 2208,
+    1520, 880, 280, -280,
+];
+
 /// Maps a 4-bit lower code to its magnitude class for the log scale
 /// factor update (Table 8).
 pub const RL42: [usize; 16] = [0, 7, 6, 5, 4, 3, 2, 1, 7, 6, 5, 4, 3, 2, 1, 0];
