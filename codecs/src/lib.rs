@@ -8,7 +8,8 @@
 //!
 //! Modules:
 //! - [`g711`]: ITU-T G.711 µ-law and A-law, table driven in both directions.
-//! - [`g722`]: ITU-T G.722 64 kbit/s sub-band ADPCM encoder and decoder.
+//! - [`g722`]: ITU-T G.722 sub-band ADPCM: 64 kbit/s encoder, decoder for
+//!   modes 1–3; bit-exact with ffmpeg's implementation.
 //! - [`dtmf`]: RFC 4733 telephone-event payloads, in-band DTMF generation
 //!   and Goertzel-based DTMF detection.
 //! - [`tone`]: call-progress tones (dial, ringback, busy) driven by per-country
