@@ -85,8 +85,8 @@ impl Baresip {
     pub fn command(&self, command: &str, params: &str) -> Result<String, HarnessError> {
         let request = serde_json::json!({ "command": command, "params": params, "token": "t" });
         let body = request.to_string();
-        let mut stream =
-            TcpStream::connect(self.control).map_err(HarnessError::io("connecting to baresip control"))?;
+        let mut stream = TcpStream::connect(self.control)
+            .map_err(HarnessError::io("connecting to baresip control"))?;
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .map_err(HarnessError::io("setting a read timeout"))?;
@@ -109,7 +109,9 @@ impl Baresip {
             return if value.get("ok").and_then(|o| o.as_bool()) == Some(true) {
                 Ok(data)
             } else {
-                Err(HarnessError::Failed(format!("baresip {command} {params}: {data}")))
+                Err(HarnessError::Failed(format!(
+                    "baresip {command} {params}: {data}"
+                )))
             };
         }
     }
@@ -144,13 +146,17 @@ fn read_netstring(stream: &mut TcpStream) -> Result<Vec<u8>, HarnessError> {
     let length: usize = std::str::from_utf8(&length)
         .ok()
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| HarnessError::Failed("baresip control sent an empty netstring length".into()))?;
+        .ok_or_else(|| {
+            HarnessError::Failed("baresip control sent an empty netstring length".into())
+        })?;
     let mut body = vec![0u8; length + 1];
     stream
         .read_exact(&mut body)
         .map_err(HarnessError::io("reading from baresip control"))?;
     if body.pop() != Some(b',') {
-        return Err(HarnessError::Failed("baresip netstring lacks its trailing comma".into()));
+        return Err(HarnessError::Failed(
+            "baresip netstring lacks its trailing comma".into(),
+        ));
     }
     Ok(body)
 }
@@ -180,10 +186,12 @@ fn write_config(
          ctrl_tcp_listen {control}\n",
         received = dir.join("received.wav").display(),
     );
-    std::fs::write(dir.join("config"), config).map_err(HarnessError::io("writing baresip config"))?;
+    std::fs::write(dir.join("config"), config)
+        .map_err(HarnessError::io("writing baresip config"))?;
     let accounts: String = accounts.iter().map(|a| a.line() + "\n").collect();
     std::fs::write(dir.join("accounts"), accounts)
         .map_err(HarnessError::io("writing baresip accounts"))?;
-    std::fs::write(dir.join("contacts"), "").map_err(HarnessError::io("writing baresip contacts"))?;
+    std::fs::write(dir.join("contacts"), "")
+        .map_err(HarnessError::io("writing baresip contacts"))?;
     Ok(())
 }

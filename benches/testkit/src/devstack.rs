@@ -46,7 +46,10 @@ fn run_script(args: &[&str]) -> Result<String, HarnessError> {
     let output = Command::new(script())
         .args(args)
         .output()
-        .map_err(HarnessError::io(format!("running scripts/devstack {}", args.join(" "))))?;
+        .map_err(HarnessError::io(format!(
+            "running scripts/devstack {}",
+            args.join(" ")
+        )))?;
     if !output.status.success() {
         return Err(HarnessError::Failed(format!(
             "scripts/devstack {} failed ({}):\n{}{}",
@@ -108,20 +111,24 @@ impl DevStack {
     /// Creates an empty MariaDB database for one test and returns its URL.
     pub fn fresh_mysql_database(&self) -> Result<String, HarnessError> {
         let name = format!("ferrovox_test_{}", uuid::Uuid::new_v4().simple());
-        let (base, _) = self
-            .store_url
-            .rsplit_once('/')
-            .ok_or_else(|| HarnessError::Failed(format!("store url {} has no database", self.store_url)))?;
+        let (base, _) = self.store_url.rsplit_once('/').ok_or_else(|| {
+            HarnessError::Failed(format!("store url {} has no database", self.store_url))
+        })?;
         let (credentials, host_port) = base
             .trim_start_matches("mysql://")
             .rsplit_once('@')
-            .ok_or_else(|| HarnessError::Failed(format!("store url {} has no credentials", self.store_url)))?;
+            .ok_or_else(|| {
+                HarnessError::Failed(format!("store url {} has no credentials", self.store_url))
+            })?;
         let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
         let (host, port) = host_port.split_once(':').unwrap_or((host_port, "3306"));
         let output = Command::new("mariadb")
             .args(["-h", host, "-P", port, "-u", user])
             .arg(format!("-p{password}"))
-            .args(["-e", &format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4")])
+            .args([
+                "-e",
+                &format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"),
+            ])
             .output()
             .map_err(HarnessError::io("running the mariadb client"))?;
         if !output.status.success() {
@@ -140,7 +147,9 @@ mod tests {
 
     #[test]
     fn reads_export_lines() {
-        let env = parse_env("export FERROVOX_STORE_URL=mysql://a:b@127.0.0.1:1/x\nexport FERROVOX_CACHE_URL=\"redis://127.0.0.1:2/\"\n# c\n");
+        let env = parse_env(
+            "export FERROVOX_STORE_URL=mysql://a:b@127.0.0.1:1/x\nexport FERROVOX_CACHE_URL=\"redis://127.0.0.1:2/\"\n# c\n",
+        );
         assert_eq!(env["FERROVOX_STORE_URL"], "mysql://a:b@127.0.0.1:1/x");
         assert_eq!(env["FERROVOX_CACHE_URL"], "redis://127.0.0.1:2/");
         assert_eq!(env.len(), 2);

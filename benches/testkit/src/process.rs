@@ -31,7 +31,9 @@ impl ChildGuard {
         if status.success() {
             Ok(())
         } else {
-            Err(std::io::Error::other(format!("kill -{signal} {pid} failed")))
+            Err(std::io::Error::other(format!(
+                "kill -{signal} {pid} failed"
+            )))
         }
     }
 
@@ -64,11 +66,11 @@ impl ChildGuard {
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if let Ok(None) = child.try_wait() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+        if let Some(mut child) = self.child.take()
+            && let Ok(None) = child.try_wait()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }

@@ -169,7 +169,8 @@ impl SippRun {
             "reading SIPp statistics {}",
             self.stat_file.display()
         )))?;
-        let errors = std::fs::read_to_string(self.dir.path().join("errors.log")).unwrap_or_default();
+        let errors =
+            std::fs::read_to_string(self.dir.path().join("errors.log")).unwrap_or_default();
         Ok(SippOutcome {
             status,
             stats: TraceStat::parse(&text)?,
@@ -207,7 +208,9 @@ impl TraceStat {
             })
             .collect::<Vec<HashMap<_, _>>>();
         if rows.is_empty() {
-            return Err(HarnessError::Failed("SIPp statistics file has no data row".into()));
+            return Err(HarnessError::Failed(
+                "SIPp statistics file has no data row".into(),
+            ));
         }
         Ok(Self { rows })
     }

@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 const POLL: Duration = Duration::from_millis(50);
 
 /// Polls `probe` until it returns `Some`, or fails after `timeout`.
-pub async fn until<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> Result<T, HarnessError>
+pub async fn until<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut probe: F,
+) -> Result<T, HarnessError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -37,7 +41,11 @@ pub async fn tcp_listening(addr: SocketAddr, timeout: Duration) -> Result<(), Ha
 }
 
 /// Waits until `GET url` answers with `status`; returns the body.
-pub async fn http_status(url: &str, status: u16, timeout: Duration) -> Result<String, HarnessError> {
+pub async fn http_status(
+    url: &str,
+    status: u16,
+    timeout: Duration,
+) -> Result<String, HarnessError> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()

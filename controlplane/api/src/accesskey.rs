@@ -35,6 +35,9 @@ mod tests {
         assert_eq!(hash, token_hash(&a));
         assert_ne!(hash, token_hash(&b));
         // Known answer: SHA-256("abc").
-        assert_eq!(token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            token_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

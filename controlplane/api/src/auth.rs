@@ -19,7 +19,9 @@ fn presented_key(parts: &Parts) -> Option<String> {
     if let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) {
         let header = header.to_str().ok()?;
         let (scheme, key) = header.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("accesskey").then(|| key.trim().to_owned());
+        return scheme
+            .eq_ignore_ascii_case("accesskey")
+            .then(|| key.trim().to_owned());
     }
     parts.uri.query()?.split('&').find_map(|pair| {
         let (name, value) = pair.split_once('=')?;
@@ -31,8 +33,9 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = presented_key(parts)
-            .ok_or_else(|| ApiError::Unauthorized("send Authorization: AccessKey <key> or ?accesskey=<key>".into()))?;
+        let token = presented_key(parts).ok_or_else(|| {
+            ApiError::Unauthorized("send Authorization: AccessKey <key> or ?accesskey=<key>".into())
+        })?;
         let key = state
             .engines
             .store
@@ -43,6 +46,9 @@ impl FromRequestParts<AppState> for Caller {
         if key.tm_expire <= now() {
             return Err(ApiError::Unauthorized("access key expired".into()));
         }
-        Ok(Caller { customer_id: key.customer_id, permissions: key.permissions })
+        Ok(Caller {
+            customer_id: key.customer_id,
+            permissions: key.permissions,
+        })
     }
 }

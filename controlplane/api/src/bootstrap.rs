@@ -41,7 +41,9 @@ pub enum BootstrapError {
 pub async fn ensure_admin(store: &dyn Store, data_dir: &Path) -> Result<AdminKey, BootstrapError> {
     let file = data_dir.join(ADMIN_KEY_FILE);
     if store.customer_count().await? > 0 {
-        return Ok(AdminKey::Existing { file: file.exists().then_some(file) });
+        return Ok(AdminKey::Existing {
+            file: file.exists().then_some(file),
+        });
     }
     let at = now();
     let customer = Customer {
@@ -81,7 +83,10 @@ pub async fn ensure_admin(store: &dyn Store, data_dir: &Path) -> Result<AdminKey
 fn write_private(path: &Path, content: &str) -> Result<(), BootstrapError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let error = |source| BootstrapError::KeyFile { path: path.to_owned(), source };
+    let error = |source| BootstrapError::KeyFile {
+        path: path.to_owned(),
+        source,
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(error)?;
     }

@@ -30,6 +30,10 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(error = %self, "request failed");
         }
-        (status, Json(serde_json::json!({"error": code, "message": self.to_string()}))).into_response()
+        (
+            status,
+            Json(serde_json::json!({"error": code, "message": self.to_string()})),
+        )
+            .into_response()
     }
 }

@@ -60,7 +60,10 @@ impl ControlPlane {
     ) -> Result<Self, ControlError> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(|source| ControlError::Bind { addr: listen, source })?;
+            .map_err(|source| ControlError::Bind {
+                addr: listen,
+                source,
+            })?;
         let addr = listener.local_addr().unwrap_or(listen);
         let router = routes::router(routes::AppState { engines, metrics });
         let (stop, mut stopped) = watch::channel(false);
@@ -68,7 +71,10 @@ impl ControlPlane {
             let shutdown = async move {
                 let _ = stopped.changed().await;
             };
-            if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+            if let Err(error) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::error!(%error, "control plane HTTP server failed");
             }
         });

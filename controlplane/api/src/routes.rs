@@ -21,7 +21,10 @@ pub(crate) struct AppState {
 
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
-        .route("/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/health",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/v1.0/customer", get(own_customer))
@@ -51,16 +54,29 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         ("cache", Check::new(engines.cache.kind(), cache)),
         ("bus", Check::new(engines.bus.kind(), bus)),
     ]);
-    let status = if readiness.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if readiness.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(readiness))
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], (state.metrics)())
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        (state.metrics)(),
+    )
 }
 
 /// The caller's own customer record (without its webhook secret).
-async fn own_customer(caller: Caller, State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+async fn own_customer(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<impl IntoResponse, ApiError> {
     let customer = state
         .engines
         .store

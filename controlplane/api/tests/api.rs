@@ -21,7 +21,9 @@ fn metrics() -> ferrovox_control::RenderMetrics {
 
 async fn embedded(dir: &std::path::Path) -> Engines {
     Engines {
-        store: ferrovox_store::open(&format!("sqlite://{}/ferrovox.db", dir.display())).await.unwrap(),
+        store: ferrovox_store::open(&format!("sqlite://{}/ferrovox.db", dir.display()))
+            .await
+            .unwrap(),
         cache: ferrovox_cache::open("memory://").unwrap(),
         bus: Arc::new(MemoryBus::new()),
     }
@@ -43,21 +45,31 @@ async fn embedded_appliance_bootstraps_an_admin_key_that_works() {
     let dir = tempfile::tempdir().unwrap();
     let engines = embedded(dir.path()).await;
     engines.store.migrate().await.unwrap();
-    let token = match ensure_admin(engines.store.as_ref(), dir.path()).await.unwrap() {
+    let token = match ensure_admin(engines.store.as_ref(), dir.path())
+        .await
+        .unwrap()
+    {
         AdminKey::Created { token, file } => {
             assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), token);
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
             token
         }
         other => panic!("first start must create a key: {other:?}"),
     };
     assert!(matches!(
-        ensure_admin(engines.store.as_ref(), dir.path()).await.unwrap(),
+        ensure_admin(engines.store.as_ref(), dir.path())
+            .await
+            .unwrap(),
         AdminKey::Existing { file: Some(_) }
     ));
 
-    let api = ControlPlane::start(loopback(free_tcp_port()), engines, metrics()).await.unwrap();
+    let api = ControlPlane::start(loopback(free_tcp_port()), engines, metrics())
+        .await
+        .unwrap();
     let base = format!("http://{}", api.addr());
 
     assert_eq!(http_get(&format!("{base}/health")).await.unwrap().0, 200);
@@ -71,10 +83,18 @@ async fn embedded_appliance_bootstraps_an_admin_key_that_works() {
     let (status, customer) = get_with_key(&format!("{base}/v1.0/customer"), &token).await;
     assert_eq!(status, 200, "{customer}");
     assert_eq!(customer["name"], "admin");
-    assert_eq!(customer["permissions"], serde_json::json!(["customer_admin"]));
-    assert!(customer.get("webhook_secret").is_none(), "secrets are not echoed");
+    assert_eq!(
+        customer["permissions"],
+        serde_json::json!(["customer_admin"])
+    );
+    assert!(
+        customer.get("webhook_secret").is_none(),
+        "secrets are not echoed"
+    );
 
-    let (status, body) = http_get(&format!("{base}/v1.0/customer?accesskey={token}")).await.unwrap();
+    let (status, body) = http_get(&format!("{base}/v1.0/customer?accesskey={token}"))
+        .await
+        .unwrap();
     assert_eq!(status, 200, "{body}");
 
     let (status, error) = get_with_key(&format!("{base}/v1.0/customer"), "ak_wrong").await;
@@ -82,9 +102,14 @@ async fn embedded_appliance_bootstraps_an_admin_key_that_works() {
     assert_eq!(error["error"], "unauthorized");
     let (status, body) = http_get(&format!("{base}/v1.0/customer")).await.unwrap();
     assert_eq!(status, 401, "{body}");
-    let (status, body) = http_get(&format!("{base}/v1.0/nothing-here")).await.unwrap();
+    let (status, body) = http_get(&format!("{base}/v1.0/nothing-here"))
+        .await
+        .unwrap();
     assert_eq!(status, 404);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"], "not_found");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"],
+        "not_found"
+    );
 
     let (status, text) = http_get(&format!("{base}/metrics")).await.unwrap();
     assert_eq!(status, 200);
@@ -99,13 +124,21 @@ async fn ready_names_the_dependency_that_is_down() {
     let mut engines = embedded(dir.path()).await;
     let closed = free_tcp_port();
     engines.cache = ferrovox_cache::open(&format!("redis://127.0.0.1:{closed}/")).unwrap();
-    let api = ControlPlane::start(loopback(free_tcp_port()), engines, metrics()).await.unwrap();
-    let (status, body) = http_get(&format!("http://{}/ready", api.addr())).await.unwrap();
+    let api = ControlPlane::start(loopback(free_tcp_port()), engines, metrics())
+        .await
+        .unwrap();
+    let (status, body) = http_get(&format!("http://{}/ready", api.addr()))
+        .await
+        .unwrap();
     assert_eq!(status, 503);
     let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(ready["failing"], serde_json::json!(["cache"]));
     assert_eq!(ready["checks"]["cache"]["kind"], "redis");
-    assert!(ready["checks"]["cache"]["error"].as_str().is_some_and(|e| !e.is_empty()));
+    assert!(
+        ready["checks"]["cache"]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty())
+    );
     assert_eq!(ready["checks"]["store"]["ok"], true);
 }
 
@@ -113,11 +146,21 @@ async fn ready_names_the_dependency_that_is_down() {
 async fn dev_stack_engines_are_ready() {
     let stack = DevStack::get();
     let engines = Engines {
-        store: ferrovox_store::open(&stack.fresh_mysql_database().unwrap()).await.unwrap(),
+        store: ferrovox_store::open(&stack.fresh_mysql_database().unwrap())
+            .await
+            .unwrap(),
         cache: ferrovox_cache::open(&stack.cache_url).unwrap(),
-        bus: Arc::new(AmqpBus::new(&stack.bus_url, &format!("test-{}", uuid::Uuid::new_v4().simple())).unwrap()),
+        bus: Arc::new(
+            AmqpBus::new(
+                &stack.bus_url,
+                &format!("test-{}", uuid::Uuid::new_v4().simple()),
+            )
+            .unwrap(),
+        ),
     };
-    let api = ControlPlane::start(loopback(free_tcp_port()), engines, metrics()).await.unwrap();
+    let api = ControlPlane::start(loopback(free_tcp_port()), engines, metrics())
+        .await
+        .unwrap();
     let body = ferrovox_testkit::wait::http_status(
         &format!("http://{}/ready", api.addr()),
         200,
@@ -135,9 +178,13 @@ async fn dev_stack_engines_are_ready() {
 async fn a_port_in_use_names_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let error = ControlPlane::start(taken.local_addr().unwrap(), embedded(dir.path()).await, metrics())
-        .await
-        .err()
-        .unwrap();
+    let error = ControlPlane::start(
+        taken.local_addr().unwrap(),
+        embedded(dir.path()).await,
+        metrics(),
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(error.to_string().contains("control.listen"), "{error}");
 }

@@ -46,6 +46,8 @@ pub fn open(url: &str) -> Result<Arc<dyn Cache>, CacheError> {
     } else if url.starts_with("redis://") || url.starts_with("rediss://") {
         Ok(Arc::new(RedisCache::new(url)?))
     } else {
-        Err(CacheError::UnsupportedUrl { url: url.to_owned() })
+        Err(CacheError::UnsupportedUrl {
+            url: url.to_owned(),
+        })
     }
 }

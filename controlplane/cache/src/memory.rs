@@ -33,7 +33,11 @@ impl MemoryCache {
 
     pub fn len(&self) -> usize {
         let now = Instant::now();
-        self.entries().map.values().filter(|(_, deadline)| *deadline > now).count()
+        self.entries()
+            .map
+            .values()
+            .filter(|(_, deadline)| *deadline > now)
+            .count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -67,7 +71,9 @@ impl Cache for MemoryCache {
             entries.writes_since_sweep = 0;
             entries.map.retain(|_, (_, deadline)| *deadline > now);
         }
-        entries.map.insert(key.to_owned(), (value.to_vec(), now + ttl));
+        entries
+            .map
+            .insert(key.to_owned(), (value.to_vec(), now + ttl));
         Ok(())
     }
 

@@ -45,7 +45,9 @@ impl RedisCache {
         let mut connection = self.connection().await?;
         match tokio::time::timeout(TIMEOUT, command.query_async::<T>(&mut connection)).await {
             Ok(result) => result.map_err(unavailable),
-            Err(_) => Err(CacheError::Unavailable(format!("no answer within {TIMEOUT:?}"))),
+            Err(_) => Err(CacheError::Unavailable(format!(
+                "no answer within {TIMEOUT:?}"
+            ))),
         }
     }
 }
@@ -69,12 +71,20 @@ impl Cache for RedisCache {
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
-        self.run(redis::cmd("SET").arg(key).arg(value).arg("PX").arg(ttl_millis(ttl)))
-            .await
+        self.run(
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(ttl_millis(ttl)),
+        )
+        .await
     }
 
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
-        self.run::<i64>(redis::cmd("DEL").arg(key)).await.map(|_| ())
+        self.run::<i64>(redis::cmd("DEL").arg(key))
+            .await
+            .map(|_| ())
     }
 
     async fn touch(&self, key: &str, ttl: Duration) -> Result<bool, CacheError> {

@@ -17,18 +17,35 @@ async fn behaves_like_a_cache(cache: &dyn Cache) {
     assert_eq!(cache.get(&k).await.unwrap().as_deref(), Some(&b"v2"[..]));
     cache.delete(&k).await.unwrap();
     assert_eq!(cache.get(&k).await.unwrap(), None);
-    assert!(!cache.touch(&k, Duration::from_secs(1)).await.unwrap(), "touching a missing key");
+    assert!(
+        !cache.touch(&k, Duration::from_secs(1)).await.unwrap(),
+        "touching a missing key"
+    );
 
     let short = key("session");
-    cache.set(&short, b"s", Duration::from_millis(300)).await.unwrap();
+    cache
+        .set(&short, b"s", Duration::from_millis(300))
+        .await
+        .unwrap();
     assert!(cache.touch(&short, Duration::from_secs(60)).await.unwrap());
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(cache.get(&short).await.unwrap().as_deref(), Some(&b"s"[..]), "touch extended the TTL");
+    assert_eq!(
+        cache.get(&short).await.unwrap().as_deref(),
+        Some(&b"s"[..]),
+        "touch extended the TTL"
+    );
 
     let expiring = key("expiring");
-    cache.set(&expiring, b"x", Duration::from_millis(100)).await.unwrap();
+    cache
+        .set(&expiring, b"x", Duration::from_millis(100))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(cache.get(&expiring).await.unwrap(), None, "expired entries are gone");
+    assert_eq!(
+        cache.get(&expiring).await.unwrap(),
+        None,
+        "expired entries are gone"
+    );
     cache.check().await.unwrap();
 }
 

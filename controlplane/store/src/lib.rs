@@ -25,7 +25,9 @@ use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store url {url:?} is not supported: use sqlite://<file> or mysql://user:pass@host:port/db")]
+    #[error(
+        "store url {url:?} is not supported: use sqlite://<file> or mysql://user:pass@host:port/db"
+    )]
     UnsupportedUrl { url: String },
     #[error("store url {url:?} is not valid: {reason}")]
     BadUrl { url: String, reason: String },
@@ -73,7 +75,10 @@ pub trait Store: Send + Sync + 'static {
 
     async fn accesskey_create(&self, key: &AccessKey) -> Result<(), StoreError>;
     /// A live access key by the SHA-256 (hex) of its token; expiry is the caller's check.
-    async fn accesskey_by_token_hash(&self, token_hash: &str) -> Result<Option<AccessKey>, StoreError>;
+    async fn accesskey_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<AccessKey>, StoreError>;
 }
 
 /// Opens the store a URL names. SQLite files (and their directory) are created if missing;
@@ -85,6 +90,8 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
         Ok(Arc::new(MySqlStore::open(url)?))
     } else {
-        Err(StoreError::UnsupportedUrl { url: url.to_owned() })
+        Err(StoreError::UnsupportedUrl {
+            url: url.to_owned(),
+        })
     }
 }

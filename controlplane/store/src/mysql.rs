@@ -45,7 +45,8 @@ impl MySqlStore {
         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME <> '_sqlx_migrations'";
 
     async fn ping(&self) -> Result<(), StoreError> {
-        match tokio::time::timeout(CHECK_TIMEOUT, sqlx::query("SELECT 1").execute(&self.pool)).await {
+        match tokio::time::timeout(CHECK_TIMEOUT, sqlx::query("SELECT 1").execute(&self.pool)).await
+        {
             Ok(result) => result.map(|_| ()).map_err(StoreError::from),
             Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
         }

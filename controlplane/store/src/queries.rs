@@ -1,8 +1,8 @@
 //! SQL shared by both dialects (both use `?` placeholders) and the row shapes it returns.
 //! [`impl_store!`] expands [`crate::Store`] once per dialect, so the SQL is written once.
 
-use crate::model::{AccessKey, Customer};
 use crate::StoreError;
+use crate::model::{AccessKey, Customer};
 use chrono::NaiveDateTime;
 use uuid::Uuid;
 
@@ -68,8 +68,12 @@ pub(crate) struct AccessKeyRow {
 impl TryFrom<AccessKeyRow> for AccessKey {
     type Error = StoreError;
     fn try_from(row: AccessKeyRow) -> Result<Self, StoreError> {
-        let permissions = serde_json_array(&row.permissions)
-            .ok_or_else(|| StoreError::Corrupt(format!("accesskeys.permissions of {} is not a JSON array of strings", row.id)))?;
+        let permissions = serde_json_array(&row.permissions).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "accesskeys.permissions of {} is not a JSON array of strings",
+                row.id
+            ))
+        })?;
         Ok(AccessKey {
             id: parse_uuid("accesskeys.id", &row.id)?,
             customer_id: parse_uuid("accesskeys.customer_id", &row.customer_id)?,
@@ -140,109 +144,126 @@ macro_rules! impl_store {
                 Ok(schema)
             }
 
-        async fn migrate(&self) -> Result<$crate::MigrationReport, $crate::StoreError> {
-            use sqlx::migrate::Migrate;
-            let migrator = &$migrator;
-            let already: std::collections::HashSet<i64> = {
-                let mut conn = self.pool.acquire().await?;
-                conn.ensure_migrations_table("_sqlx_migrations").await?;
-                conn.list_applied_migrations("_sqlx_migrations")
+            async fn migrate(&self) -> Result<$crate::MigrationReport, $crate::StoreError> {
+                use sqlx::migrate::Migrate;
+                let migrator = &$migrator;
+                let already: std::collections::HashSet<i64> = {
+                    let mut conn = self.pool.acquire().await?;
+                    conn.ensure_migrations_table("_sqlx_migrations").await?;
+                    conn.list_applied_migrations("_sqlx_migrations")
+                        .await?
+                        .into_iter()
+                        .map(|m| m.version)
+                        .collect()
+                };
+                migrator.run(&self.pool).await?;
+                let applied = migrator
+                    .iter()
+                    .filter(|m| !already.contains(&m.version))
+                    .map(|m| (m.version, m.description.to_string()))
+                    .collect();
+                Ok($crate::MigrationReport {
+                    applied,
+                    already_applied: already.len(),
+                })
+            }
+
+            async fn customer_create(
+                &self,
+                customer: &$crate::Customer,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query($crate::queries::CUSTOMER_INSERT)
+                    .bind(customer.id.to_string())
+                    .bind(&customer.name)
+                    .bind(&customer.detail)
+                    .bind(&customer.email)
+                    .bind(&customer.webhook_method)
+                    .bind(&customer.webhook_uri)
+                    .bind(&customer.webhook_secret)
+                    .bind(customer.tm_create)
+                    .bind(customer.tm_update)
+                    .bind(customer.tm_delete)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| {
+                        if $crate::queries::is_unique_violation(&e) {
+                            $crate::StoreError::Conflict {
+                                what: "customer",
+                                id: customer.id.to_string(),
+                            }
+                        } else {
+                            e.into()
+                        }
+                    })?;
+                Ok(())
+            }
+
+            async fn customer_get(
+                &self,
+                id: uuid::Uuid,
+            ) -> Result<Option<$crate::Customer>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::queries::CustomerRow>($crate::queries::CUSTOMER_GET)
+                    .bind(id.to_string())
+                    .bind($crate::LIVE)
+                    .fetch_optional(&self.pool)
                     .await?
-                    .into_iter()
-                    .map(|m| m.version)
-                    .collect()
-            };
-            migrator.run(&self.pool).await?;
-            let applied = migrator
-                .iter()
-                .filter(|m| !already.contains(&m.version))
-                .map(|m| (m.version, m.description.to_string()))
-                .collect();
-            Ok($crate::MigrationReport {
-                applied,
-                already_applied: already.len(),
-            })
-        }
+                    .map($crate::Customer::try_from)
+                    .transpose()
+            }
 
-        async fn customer_create(&self, customer: &$crate::Customer) -> Result<(), $crate::StoreError> {
-            sqlx::query($crate::queries::CUSTOMER_INSERT)
-                .bind(customer.id.to_string())
-                .bind(&customer.name)
-                .bind(&customer.detail)
-                .bind(&customer.email)
-                .bind(&customer.webhook_method)
-                .bind(&customer.webhook_uri)
-                .bind(&customer.webhook_secret)
-                .bind(customer.tm_create)
-                .bind(customer.tm_update)
-                .bind(customer.tm_delete)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| {
-                    if $crate::queries::is_unique_violation(&e) {
-                        $crate::StoreError::Conflict { what: "customer", id: customer.id.to_string() }
-                    } else {
-                        e.into()
-                    }
-                })?;
-            Ok(())
-        }
+            async fn customer_count(&self) -> Result<u64, $crate::StoreError> {
+                let (count,): (i64,) = sqlx::query_as($crate::queries::CUSTOMER_COUNT)
+                    .bind($crate::LIVE)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(u64::try_from(count).unwrap_or(0))
+            }
 
-        async fn customer_get(&self, id: uuid::Uuid) -> Result<Option<$crate::Customer>, $crate::StoreError> {
-            sqlx::query_as::<_, $crate::queries::CustomerRow>($crate::queries::CUSTOMER_GET)
-                .bind(id.to_string())
-                .bind($crate::LIVE)
-                .fetch_optional(&self.pool)
-                .await?
-                .map($crate::Customer::try_from)
-                .transpose()
-        }
+            async fn accesskey_create(
+                &self,
+                key: &$crate::AccessKey,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query($crate::queries::ACCESSKEY_INSERT)
+                    .bind(key.id.to_string())
+                    .bind(key.customer_id.to_string())
+                    .bind(&key.name)
+                    .bind(&key.detail)
+                    .bind(&key.token_hash)
+                    .bind(&key.token_prefix)
+                    .bind($crate::queries::permissions_json(&key.permissions))
+                    .bind(key.tm_expire)
+                    .bind(key.tm_create)
+                    .bind(key.tm_update)
+                    .bind(key.tm_delete)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| {
+                        if $crate::queries::is_unique_violation(&e) {
+                            $crate::StoreError::Conflict {
+                                what: "access key",
+                                id: key.id.to_string(),
+                            }
+                        } else {
+                            e.into()
+                        }
+                    })?;
+                Ok(())
+            }
 
-        async fn customer_count(&self) -> Result<u64, $crate::StoreError> {
-            let (count,): (i64,) = sqlx::query_as($crate::queries::CUSTOMER_COUNT)
-                .bind($crate::LIVE)
-                .fetch_one(&self.pool)
-                .await?;
-            Ok(u64::try_from(count).unwrap_or(0))
-        }
-
-        async fn accesskey_create(&self, key: &$crate::AccessKey) -> Result<(), $crate::StoreError> {
-            sqlx::query($crate::queries::ACCESSKEY_INSERT)
-                .bind(key.id.to_string())
-                .bind(key.customer_id.to_string())
-                .bind(&key.name)
-                .bind(&key.detail)
-                .bind(&key.token_hash)
-                .bind(&key.token_prefix)
-                .bind($crate::queries::permissions_json(&key.permissions))
-                .bind(key.tm_expire)
-                .bind(key.tm_create)
-                .bind(key.tm_update)
-                .bind(key.tm_delete)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| {
-                    if $crate::queries::is_unique_violation(&e) {
-                        $crate::StoreError::Conflict { what: "access key", id: key.id.to_string() }
-                    } else {
-                        e.into()
-                    }
-                })?;
-            Ok(())
-        }
-
-        async fn accesskey_by_token_hash(
-            &self,
-            token_hash: &str,
-        ) -> Result<Option<$crate::AccessKey>, $crate::StoreError> {
-            sqlx::query_as::<_, $crate::queries::AccessKeyRow>($crate::queries::ACCESSKEY_BY_HASH)
+            async fn accesskey_by_token_hash(
+                &self,
+                token_hash: &str,
+            ) -> Result<Option<$crate::AccessKey>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::queries::AccessKeyRow>(
+                    $crate::queries::ACCESSKEY_BY_HASH,
+                )
                 .bind(token_hash)
                 .bind($crate::LIVE)
                 .fetch_optional(&self.pool)
                 .await?
                 .map($crate::AccessKey::try_from)
                 .transpose()
-        }
+            }
         }
     };
 }

@@ -2,8 +2,8 @@
 
 use crate::StoreError;
 use crate::queries::impl_store;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -25,13 +25,13 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        if let Some(dir) = options.get_filename().parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| StoreError::BadUrl {
-                    url: url.to_owned(),
-                    reason: format!("cannot create directory {}: {e}", dir.display()),
-                })?;
-            }
+        if let Some(dir) = options.get_filename().parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::BadUrl {
+                url: url.to_owned(),
+                reason: format!("cannot create directory {}: {e}", dir.display()),
+            })?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)

@@ -13,7 +13,10 @@ async fn sqlite_and_mysql_schemas_expose_the_same_tables_and_columns() {
         .unwrap();
     let sqlite_report = sqlite.migrate().await.unwrap();
     let mysql_report = mysql.migrate().await.unwrap();
-    assert_eq!(sqlite_report.applied, mysql_report.applied, "same migrations, same order");
+    assert_eq!(
+        sqlite_report.applied, mysql_report.applied,
+        "same migrations, same order"
+    );
 
     let sqlite_schema = sqlite.schema().await.unwrap();
     let mysql_schema = mysql.schema().await.unwrap();

@@ -37,10 +37,16 @@ fn customer(name: &str) -> Customer {
 
 async fn migrations_apply_once(store: &dyn Store) {
     let first = store.migrate().await.unwrap();
-    assert!(!first.applied.is_empty(), "a fresh database gets the migrations");
+    assert!(
+        !first.applied.is_empty(),
+        "a fresh database gets the migrations"
+    );
     assert_eq!(first.already_applied, 0);
     let second = store.migrate().await.unwrap();
-    assert!(second.applied.is_empty(), "second run applies nothing: {second:?}");
+    assert!(
+        second.applied.is_empty(),
+        "second run applies nothing: {second:?}"
+    );
     assert_eq!(second.already_applied, first.applied.len());
 }
 
@@ -49,18 +55,28 @@ async fn customers_and_keys_round_trip(store: &dyn Store) {
     assert_eq!(store.customer_count().await.unwrap(), 0);
     let alice = customer("alice");
     store.customer_create(&alice).await.unwrap();
-    assert_eq!(store.customer_get(alice.id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(
+        store.customer_get(alice.id).await.unwrap(),
+        Some(alice.clone())
+    );
     assert_eq!(store.customer_get(Uuid::new_v4()).await.unwrap(), None);
     assert_eq!(store.customer_count().await.unwrap(), 1);
     assert!(matches!(
         store.customer_create(&alice).await,
-        Err(StoreError::Conflict { what: "customer", .. })
+        Err(StoreError::Conflict {
+            what: "customer",
+            ..
+        })
     ));
 
     let mut deleted = customer("gone");
     deleted.tm_delete = now();
     store.customer_create(&deleted).await.unwrap();
-    assert_eq!(store.customer_get(deleted.id).await.unwrap(), None, "soft-deleted rows are invisible");
+    assert_eq!(
+        store.customer_get(deleted.id).await.unwrap(),
+        None,
+        "soft-deleted rows are invisible"
+    );
     assert_eq!(store.customer_count().await.unwrap(), 1);
 
     let at = now();
@@ -78,10 +94,28 @@ async fn customers_and_keys_round_trip(store: &dyn Store) {
         tm_delete: LIVE,
     };
     store.accesskey_create(&key).await.unwrap();
-    assert_eq!(store.accesskey_by_token_hash(&key.token_hash).await.unwrap(), Some(key.clone()));
-    assert_eq!(store.accesskey_by_token_hash(&"cd".repeat(32)).await.unwrap(), None);
-    let duplicate = AccessKey { id: Uuid::new_v4(), ..key };
-    assert!(matches!(store.accesskey_create(&duplicate).await, Err(StoreError::Conflict { .. })));
+    assert_eq!(
+        store
+            .accesskey_by_token_hash(&key.token_hash)
+            .await
+            .unwrap(),
+        Some(key.clone())
+    );
+    assert_eq!(
+        store
+            .accesskey_by_token_hash(&"cd".repeat(32))
+            .await
+            .unwrap(),
+        None
+    );
+    let duplicate = AccessKey {
+        id: Uuid::new_v4(),
+        ..key
+    };
+    assert!(matches!(
+        store.accesskey_create(&duplicate).await,
+        Err(StoreError::Conflict { .. })
+    ));
     store.check().await.unwrap();
 }
 
@@ -113,13 +147,21 @@ async fn mysql_customers_and_keys_round_trip() {
 
 #[tokio::test]
 async fn unsupported_urls_are_refused_by_name() {
-    let error = ferrovox_store::open("postgres://localhost/x").await.err().unwrap();
-    assert!(error.to_string().contains("postgres://localhost/x"), "{error}");
+    let error = ferrovox_store::open("postgres://localhost/x")
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        error.to_string().contains("postgres://localhost/x"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
 async fn unreachable_mysql_opens_but_fails_its_check() {
     let port = ferrovox_testkit::ports::free_tcp_port();
-    let store = ferrovox_store::open(&format!("mysql://u:p@127.0.0.1:{port}/db")).await.unwrap();
+    let store = ferrovox_store::open(&format!("mysql://u:p@127.0.0.1:{port}/db"))
+        .await
+        .unwrap();
     assert!(store.check().await.is_err());
 }

@@ -44,7 +44,12 @@ impl Readiness {
             .map(|(name, _)| name.clone())
             .collect();
         Self {
-            status: if failing.is_empty() { "ready" } else { "unavailable" }.to_owned(),
+            status: if failing.is_empty() {
+                "ready"
+            } else {
+                "unavailable"
+            }
+            .to_owned(),
             checks,
             failing,
         }
@@ -68,8 +73,14 @@ mod tests {
         assert!(!ready.is_ready());
         assert_eq!(ready.status, "unavailable");
         assert_eq!(ready.failing, vec!["cache".to_owned()]);
-        assert_eq!(ready.checks["cache"].error.as_deref(), Some("connection refused"));
+        assert_eq!(
+            ready.checks["cache"].error.as_deref(),
+            Some("connection refused")
+        );
         let json = serde_json::to_value(&ready).unwrap();
-        assert_eq!(json["checks"]["store"], serde_json::json!({"ok": true, "kind": "sqlite"}));
+        assert_eq!(
+            json["checks"]["store"],
+            serde_json::json!({"ok": true, "kind": "sqlite"})
+        );
     }
 }

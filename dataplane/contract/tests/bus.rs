@@ -1,7 +1,9 @@
 //! The same bus behaviour in-process and over a real RabbitMQ.
 
 use async_trait::async_trait;
-use ferrovox_contract::{AmqpBus, Bus, BusError, Event, MemoryBus, NodeId, Request, RequestHandler, Response};
+use ferrovox_contract::{
+    AmqpBus, Bus, BusError, Event, MemoryBus, NodeId, Request, RequestHandler, Response,
+};
 use ferrovox_testkit::devstack::DevStack;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,17 +43,35 @@ async fn events_reach_matching_subscribers_only(bus: &dyn Bus) {
     let mut nodes = bus.subscribe("node.*").await.unwrap();
     let mut everything = bus.subscribe("#").await.unwrap();
     let started = Event::new("node.started", "n1", serde_json::json!({"version": "1"}));
-    let created = Event::new("number.created", "control", serde_json::json!({"number": "+15551234567"}));
+    let created = Event::new(
+        "number.created",
+        "control",
+        serde_json::json!({"number": "+15551234567"}),
+    );
     bus.publish(&created).await.unwrap();
     bus.publish(&started).await.unwrap();
 
-    let got = tokio::time::timeout(Duration::from_secs(5), nodes.next()).await.unwrap().unwrap();
-    assert_eq!(got, started, "node.* skips number.created and gets node.started");
-    let first = tokio::time::timeout(Duration::from_secs(5), everything.next()).await.unwrap().unwrap();
-    let second = tokio::time::timeout(Duration::from_secs(5), everything.next()).await.unwrap().unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), nodes.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        got, started,
+        "node.* skips number.created and gets node.started"
+    );
+    let first = tokio::time::timeout(Duration::from_secs(5), everything.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(5), everything.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((first, second), (created, started), "# gets both, in order");
     assert!(
-        tokio::time::timeout(Duration::from_millis(300), nodes.next()).await.is_err(),
+        tokio::time::timeout(Duration::from_millis(300), nodes.next())
+            .await
+            .is_err(),
         "nothing else arrives"
     );
 }
@@ -63,7 +83,11 @@ async fn rpc_reaches_the_addressed_node(bus: &dyn Bus) {
     let _serving1 = bus.serve(&n1, Arc::new(Echo(n1.clone()))).await.unwrap();
     let _serving2 = bus.serve(&n2, Arc::new(Echo(n2.clone()))).await.unwrap();
     for node in [&n1, &n2] {
-        match bus.call(node, &Request::Ping, Duration::from_secs(5)).await.unwrap() {
+        match bus
+            .call(node, &Request::Ping, Duration::from_secs(5))
+            .await
+            .unwrap()
+        {
             Response::Pong { node_id, .. } => assert_eq!(&node_id, node),
             other => panic!("unexpected {other:?}"),
         }
@@ -84,12 +108,25 @@ async fn memory_rpc() {
 async fn memory_rpc_to_an_absent_node_fails_at_once() {
     let bus = MemoryBus::new();
     let absent = NodeId::new("absent").unwrap();
-    let result = bus.call(&absent, &Request::Ping, Duration::from_secs(5)).await;
-    assert!(matches!(result, Err(BusError::NoResponder(_))), "{result:?}");
-    let serving = bus.serve(&absent, Arc::new(Echo(absent.clone()))).await.unwrap();
+    let result = bus
+        .call(&absent, &Request::Ping, Duration::from_secs(5))
+        .await;
+    assert!(
+        matches!(result, Err(BusError::NoResponder(_))),
+        "{result:?}"
+    );
+    let serving = bus
+        .serve(&absent, Arc::new(Echo(absent.clone())))
+        .await
+        .unwrap();
     drop(serving);
-    let result = bus.call(&absent, &Request::Ping, Duration::from_secs(5)).await;
-    assert!(matches!(result, Err(BusError::NoResponder(_))), "dropping the guard stops serving");
+    let result = bus
+        .call(&absent, &Request::Ping, Duration::from_secs(5))
+        .await;
+    assert!(
+        matches!(result, Err(BusError::NoResponder(_))),
+        "dropping the guard stops serving"
+    );
 }
 
 #[tokio::test]
@@ -108,9 +145,16 @@ async fn amqp_rpc_to_an_absent_node_times_out() {
     wait_ready(&bus).await;
     let started = std::time::Instant::now();
     let result = bus
-        .call(&NodeId::new("absent").unwrap(), &Request::Ping, Duration::from_millis(900))
+        .call(
+            &NodeId::new("absent").unwrap(),
+            &Request::Ping,
+            Duration::from_millis(900),
+        )
         .await;
-    assert!(matches!(result, Err(BusError::Timeout { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(BusError::Timeout { .. })),
+        "{result:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
@@ -120,10 +164,16 @@ async fn amqp_with_no_broker_reports_unavailable_without_blocking() {
     let bus = AmqpBus::new(&format!("amqp://guest:guest@127.0.0.1:{port}/%2f"), "test").unwrap();
     assert!(matches!(bus.check().await, Err(BusError::Unavailable(_))));
     let event = Event::new("node.started", "n1", serde_json::Value::Null);
-    assert!(matches!(bus.publish(&event).await, Err(BusError::Unavailable(_))));
+    assert!(matches!(
+        bus.publish(&event).await,
+        Err(BusError::Unavailable(_))
+    ));
 }
 
 #[test]
 fn bad_amqp_urls_are_refused() {
-    assert!(matches!(AmqpBus::new("not a url", "x"), Err(BusError::BadUrl { .. })));
+    assert!(matches!(
+        AmqpBus::new("not a url", "x"),
+        Err(BusError::BadUrl { .. })
+    ));
 }

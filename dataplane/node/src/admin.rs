@@ -24,17 +24,26 @@ pub(crate) async fn serve(
     mut stop: watch::Receiver<bool>,
 ) {
     let router = axum::Router::new()
-        .route("/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/health",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .fallback(|| async {
-            (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "not_found", "message": "no such endpoint"})))
+            (
+                StatusCode::NOT_FOUND,
+                Json(serde_json::json!({"error": "not_found", "message": "no such endpoint"})),
+            )
         })
         .with_state(state);
     let shutdown = async move {
         let _ = stop.changed().await;
     };
-    if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+    if let Err(error) = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
         tracing::error!(%error, "media admin server failed");
     }
 }
@@ -49,13 +58,20 @@ async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
         ("bus", Check::new(state.bus.kind(), state.bus.check().await)),
         ("ng", Check::new("udp", ng)),
     ]);
-    let status = if readiness.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if readiness.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(readiness))
 }
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         (state.metrics)(),
     )
 }

@@ -38,10 +38,19 @@ impl FromStr for PortRange {
     type Err = PortRangeError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let error = |reason| PortRangeError { text: text.to_owned(), reason };
+        let error = |reason| PortRangeError {
+            text: text.to_owned(),
+            reason,
+        };
         let (first, last) = text.split_once('-').ok_or_else(|| error("no '-'"))?;
-        let first: u16 = first.trim().parse().map_err(|_| error("first port is not a number 1-65535"))?;
-        let last: u16 = last.trim().parse().map_err(|_| error("last port is not a number 1-65535"))?;
+        let first: u16 = first
+            .trim()
+            .parse()
+            .map_err(|_| error("first port is not a number 1-65535"))?;
+        let last: u16 = last
+            .trim()
+            .parse()
+            .map_err(|_| error("last port is not a number 1-65535"))?;
         if first == 0 {
             return Err(error("port 0 is not a port"));
         }
@@ -81,7 +90,13 @@ mod tests {
 
     #[test]
     fn parses_operator_ranges_and_names_mistakes() {
-        assert_eq!("30000-60000".parse(), Ok(PortRange { first: 30000, last: 60000 }));
+        assert_eq!(
+            "30000-60000".parse(),
+            Ok(PortRange {
+                first: 30000,
+                last: 60000
+            })
+        );
         for (bad, why) in [
             ("30000", "no '-'"),
             ("a-b", "not a number"),

@@ -57,12 +57,21 @@ impl MediaNode {
         metrics: RenderMetrics,
     ) -> Result<Self, NodeError> {
         let started = Instant::now();
-        let admin_listener = tokio::net::TcpListener::bind(config.admin)
-            .await
-            .map_err(|source| NodeError::Bind { setting: "media.admin", addr: config.admin, source })?;
+        let admin_listener =
+            tokio::net::TcpListener::bind(config.admin)
+                .await
+                .map_err(|source| NodeError::Bind {
+                    setting: "media.admin",
+                    addr: config.admin,
+                    source,
+                })?;
         let ng_socket = tokio::net::UdpSocket::bind(config.ng)
             .await
-            .map_err(|source| NodeError::Bind { setting: "media.ng", addr: config.ng, source })?;
+            .map_err(|source| NodeError::Bind {
+                setting: "media.ng",
+                addr: config.ng,
+                source,
+            })?;
         let admin_addr = local_addr(&admin_listener.local_addr(), config.admin);
         let ng_addr = local_addr(&ng_socket.local_addr(), config.ng);
 
@@ -79,7 +88,11 @@ impl MediaNode {
         tasks.spawn(ng_socket::run(ng_socket, stopped.clone(), ng_alive.clone()));
         tasks.spawn(admin::serve(
             admin_listener,
-            admin::AdminState { bus: bus.clone(), metrics, ng_alive },
+            admin::AdminState {
+                bus: bus.clone(),
+                metrics,
+                ng_alive,
+            },
             stopped,
         ));
 
@@ -98,7 +111,15 @@ impl MediaNode {
             tracing::warn!(%error, "could not announce node.started");
         }
         tracing::info!(node = %config.node_id, %admin_addr, %ng_addr, "media node started");
-        Ok(Self { admin_addr, ng_addr, stop, tasks, bus, config, _serving: serving })
+        Ok(Self {
+            admin_addr,
+            ng_addr,
+            stop,
+            tasks,
+            bus,
+            config,
+            _serving: serving,
+        })
     }
 
     pub fn admin_addr(&self) -> SocketAddr {
@@ -113,7 +134,11 @@ impl MediaNode {
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
-        let event = Event::new("node.stopped", self.config.node_id.as_str(), serde_json::Value::Null);
+        let event = Event::new(
+            "node.stopped",
+            self.config.node_id.as_str(),
+            serde_json::Value::Null,
+        );
         if let Err(error) = self.bus.publish(&event).await {
             tracing::debug!(%error, "could not announce node.stopped");
         }

@@ -9,7 +9,11 @@ use tokio::sync::watch;
 /// ng messages carry whole SDP bodies; 64 KiB is the UDP maximum.
 const MAX_DATAGRAM: usize = 65_536;
 
-pub(crate) async fn run(socket: UdpSocket, mut stop: watch::Receiver<bool>, alive: Arc<AtomicBool>) {
+pub(crate) async fn run(
+    socket: UdpSocket,
+    mut stop: watch::Receiver<bool>,
+    alive: Arc<AtomicBool>,
+) {
     let mut buffer = vec![0u8; MAX_DATAGRAM];
     let mut commands = BaseCommands;
     loop {

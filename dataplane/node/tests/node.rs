@@ -36,9 +36,14 @@ async fn ng_exchange(ng: std::net::SocketAddr, datagram: &[u8]) -> Vec<u8> {
 async fn node_serves_admin_ng_and_bus_and_announces_itself() {
     let bus = Arc::new(MemoryBus::new());
     let mut events = bus.subscribe("node.*").await.unwrap();
-    let node = MediaNode::start(config("m1"), bus.clone(), metrics()).await.unwrap();
+    let node = MediaNode::start(config("m1"), bus.clone(), metrics())
+        .await
+        .unwrap();
 
-    let started = tokio::time::timeout(Duration::from_secs(5), events.next()).await.unwrap().unwrap();
+    let started = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(started.event_type, "node.started");
     assert_eq!(started.publisher, "m1");
     assert_eq!(started.data["ng"], node.ng_addr().to_string());
@@ -50,15 +55,34 @@ async fn node_serves_admin_ng_and_bus_and_announces_itself() {
     assert_eq!(ready.0, 200, "{}", ready.1);
     let ready: serde_json::Value = serde_json::from_str(&ready.1).unwrap();
     assert_eq!(ready["checks"]["bus"]["kind"], "memory");
-    assert_eq!(reqwest_get(&format!("{base}/metrics")).await, (200, "# metrics\n".to_owned()));
+    assert_eq!(
+        reqwest_get(&format!("{base}/metrics")).await,
+        (200, "# metrics\n".to_owned())
+    );
     assert_eq!(reqwest_get(&format!("{base}/nope")).await.0, 404);
 
-    assert_eq!(ng_exchange(node.ng_addr(), b"k1 d7:command4:pinge").await, b"k1 d6:result4:ponge");
+    assert_eq!(
+        ng_exchange(node.ng_addr(), b"k1 d7:command4:pinge").await,
+        b"k1 d6:result4:ponge"
+    );
     let error = String::from_utf8(ng_exchange(node.ng_addr(), b"k2 garbage").await).unwrap();
-    assert!(error.starts_with("k2 ") && error.contains("error"), "{error}");
+    assert!(
+        error.starts_with("k2 ") && error.contains("error"),
+        "{error}"
+    );
 
-    match bus.call(&NodeId::new("m1").unwrap(), &Request::Ping, Duration::from_secs(5)).await.unwrap() {
-        Response::Pong { node_id, version, .. } => {
+    match bus
+        .call(
+            &NodeId::new("m1").unwrap(),
+            &Request::Ping,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap()
+    {
+        Response::Pong {
+            node_id, version, ..
+        } => {
             assert_eq!(node_id.as_str(), "m1");
             assert_eq!(version, env!("CARGO_PKG_VERSION"));
         }
@@ -66,10 +90,19 @@ async fn node_serves_admin_ng_and_bus_and_announces_itself() {
     }
 
     node.shutdown().await;
-    let stopped = tokio::time::timeout(Duration::from_secs(5), events.next()).await.unwrap().unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stopped.event_type, "node.stopped");
     assert!(
-        bus.call(&NodeId::new("m1").unwrap(), &Request::Ping, Duration::from_secs(1)).await.is_err(),
+        bus.call(
+            &NodeId::new("m1").unwrap(),
+            &Request::Ping,
+            Duration::from_secs(1)
+        )
+        .await
+        .is_err(),
         "a stopped node no longer answers"
     );
 }
@@ -77,12 +110,23 @@ async fn node_serves_admin_ng_and_bus_and_announces_itself() {
 #[tokio::test]
 async fn a_port_in_use_names_the_setting() {
     let bus = Arc::new(MemoryBus::new());
-    let first = MediaNode::start(config("m2"), bus.clone(), metrics()).await.unwrap();
+    let first = MediaNode::start(config("m2"), bus.clone(), metrics())
+        .await
+        .unwrap();
     let mut clash = config("m3");
     clash.ng = first.ng_addr();
     let error = MediaNode::start(clash, bus, metrics()).await.err().unwrap();
-    assert!(matches!(error, NodeError::Bind { setting: "media.ng", .. }));
-    assert!(error.to_string().contains(&first.ng_addr().to_string()), "{error}");
+    assert!(matches!(
+        error,
+        NodeError::Bind {
+            setting: "media.ng",
+            ..
+        }
+    ));
+    assert!(
+        error.to_string().contains(&first.ng_addr().to_string()),
+        "{error}"
+    );
 }
 
 async fn reqwest_get(url: &str) -> (u16, String) {

@@ -77,14 +77,22 @@ pub struct MediaFlags {
 }
 
 fn flag(name: &str, key: &'static [&'static str], value: Option<String>) -> Option<Override> {
-    value.map(|value| Override { source: format!("flag --{name}"), key, value })
+    value.map(|value| Override {
+        source: format!("flag --{name}"),
+        key,
+        value,
+    })
 }
 
 impl Cli {
     /// The flags that override configuration keys, in the order they apply.
     pub fn overrides(&self) -> Vec<Override> {
         let mut overrides: Vec<Override> = [
-            flag("data-dir", &["data_dir"], self.data_dir.as_ref().map(|d| d.display().to_string())),
+            flag(
+                "data-dir",
+                &["data_dir"],
+                self.data_dir.as_ref().map(|d| d.display().to_string()),
+            ),
             flag(
                 "log-format",
                 &["log", "format"],
@@ -105,15 +113,31 @@ impl Cli {
             Command::Migrate | Command::Version => (None, None),
         };
         if let Some(control) = control {
-            overrides.extend(flag("listen", &["control", "listen"], control.listen.map(|a| a.to_string())));
+            overrides.extend(flag(
+                "listen",
+                &["control", "listen"],
+                control.listen.map(|a| a.to_string()),
+            ));
         }
         if let Some(media) = media {
             overrides.extend(
                 [
                     flag("ng", &["media", "ng"], media.ng.map(|a| a.to_string())),
-                    flag("interface", &["media", "interface"], media.interface.map(|a| a.to_string())),
-                    flag("rtp-ports", &["media", "rtp_ports"], media.rtp_ports.clone()),
-                    flag("admin", &["media", "admin"], media.admin.map(|a| a.to_string())),
+                    flag(
+                        "interface",
+                        &["media", "interface"],
+                        media.interface.map(|a| a.to_string()),
+                    ),
+                    flag(
+                        "rtp-ports",
+                        &["media", "rtp_ports"],
+                        media.rtp_ports.clone(),
+                    ),
+                    flag(
+                        "admin",
+                        &["media", "admin"],
+                        media.admin.map(|a| a.to_string()),
+                    ),
                     flag("node-id", &["media", "node_id"], media.node_id.clone()),
                 ]
                 .into_iter()

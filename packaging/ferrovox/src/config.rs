@@ -97,25 +97,35 @@ impl Default for Config {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Human, level: "info".into() }
+        Self {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
     }
 }
 
 impl Default for ControlConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)) }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
     }
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self { url: "memory://".into() }
+        Self {
+            url: "memory://".into(),
+        }
     }
 }
 
 impl Default for BusConfig {
     fn default() -> Self {
-        Self { url: "memory://".into(), namespace: "ferrovox".into() }
+        Self {
+            url: "memory://".into(),
+            namespace: "ferrovox".into(),
+        }
     }
 }
 
@@ -126,7 +136,10 @@ impl Default for MediaConfig {
             admin: SocketAddr::from(([127, 0, 0, 1], 9091)),
             ng: SocketAddr::from(([127, 0, 0, 1], 22222)),
             interface: IpAddr::from([127, 0, 0, 1]),
-            rtp_ports: PortRange { first: 30000, last: 60000 },
+            rtp_ports: PortRange {
+                first: 30000,
+                last: 60000,
+            },
         }
     }
 }
@@ -186,30 +199,45 @@ pub fn load(
 ) -> Result<Config, ConfigError> {
     let mut table = toml::Table::new();
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         // Deserialising the text (not the table) keeps line and column for errors.
         toml::from_str::<Config>(&text).map_err(|e| ConfigError::Invalid {
             location: locate(path, &text, e.span()),
             message: e.message().trim().to_owned(),
         })?;
-        table = text.parse().map_err(|e: toml::de::Error| ConfigError::Invalid {
-            location: locate(path, &text, e.span()),
-            message: e.message().trim().to_owned(),
-        })?;
+        table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                location: locate(path, &text, e.span()),
+                message: e.message().trim().to_owned(),
+            })?;
     }
     let environment: Vec<Override> = environment
         .into_iter()
         .filter_map(|(name, value)| {
             let (_, key) = ENVIRONMENT.iter().find(|(known, _)| *known == name)?;
-            Some(Override { source: format!("environment variable {name}"), key, value })
+            Some(Override {
+                source: format!("environment variable {name}"),
+                key,
+                value,
+            })
         })
         .collect();
     for change in environment.into_iter().chain(flags) {
         set(&mut table, change.key, change.value.clone());
-        Config::deserialize(toml::Value::Table(table.clone())).map_err(|e| ConfigError::Invalid {
-            location: change.source.clone(),
-            message: format!("{} = {:?}: {}", change.key.join("."), change.value, e.message().trim()),
+        Config::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+            ConfigError::Invalid {
+                location: change.source.clone(),
+                message: format!(
+                    "{} = {:?}: {}",
+                    change.key.join("."),
+                    change.value,
+                    e.message().trim()
+                ),
+            }
         })?;
     }
     Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid {
@@ -252,8 +280,12 @@ fn locate(path: &Path, text: &str, span: Option<std::ops::Range<usize>>) -> Stri
 
 /// Hides the password of a URL (`scheme://user:secret@host` → `scheme://user:***@host`).
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((credentials, host)) = rest.rsplit_once('@') else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
     match credentials.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_owned(),
@@ -272,9 +304,13 @@ mod tests {
 
     #[test]
     fn layers_override_in_order() {
-        let file = write("[control]\nlisten = \"127.0.0.1:1000\"\n[cache]\nurl = \"redis://h:1/\"\n");
+        let file =
+            write("[control]\nlisten = \"127.0.0.1:1000\"\n[cache]\nurl = \"redis://h:1/\"\n");
         let env = vec![
-            ("FERROVOX_CONTROL_LISTEN".to_owned(), "127.0.0.1:2000".to_owned()),
+            (
+                "FERROVOX_CONTROL_LISTEN".to_owned(),
+                "127.0.0.1:2000".to_owned(),
+            ),
             ("UNRELATED".to_owned(), "x".to_owned()),
         ];
         let flags = vec![Override {
@@ -301,16 +337,29 @@ mod tests {
     #[test]
     fn errors_name_the_key_and_where_it_came_from() {
         let unknown = write("[control]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n");
-        let error = load(Some(unknown.path()), Vec::new(), Vec::new()).unwrap_err().to_string();
-        assert!(error.contains("line 3") && error.contains("lisen"), "{error}");
+        let error = load(Some(unknown.path()), Vec::new(), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("line 3") && error.contains("lisen"),
+            "{error}"
+        );
 
         let wrong_type = write("[control]\nlisten = 8080\n");
-        let error = load(Some(wrong_type.path()), Vec::new(), Vec::new()).unwrap_err().to_string();
-        assert!(error.contains("line 2") && error.contains("invalid type"), "{error}");
+        let error = load(Some(wrong_type.path()), Vec::new(), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("line 2") && error.contains("invalid type"),
+            "{error}"
+        );
 
         let env = vec![("FERROVOX_MEDIA_RTP_PORTS".to_owned(), "9-1".to_owned())];
         let error = load(None, env, Vec::new()).unwrap_err().to_string();
-        assert!(error.contains("FERROVOX_MEDIA_RTP_PORTS") && error.contains("media.rtp_ports"), "{error}");
+        assert!(
+            error.contains("FERROVOX_MEDIA_RTP_PORTS") && error.contains("media.rtp_ports"),
+            "{error}"
+        );
         assert!(!error.contains('\n'), "one line: {error}");
     }
 

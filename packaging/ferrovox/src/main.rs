@@ -25,7 +25,10 @@ fn main() -> ExitCode {
         eprintln!("ferrovox: config error: {error}");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("ferrovox: cannot start the async runtime: {error}");

@@ -35,8 +35,13 @@ pub async fn command(command: Command, config: Config) -> anyhow::Result<()> {
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
     let url = config.store_url();
-    let store = ferrovox_store::open(&url).await.with_context(|| format!("store {}", redact(&url)))?;
-    let report = store.migrate().await.with_context(|| format!("migrating {}", redact(&url)))?;
+    let store = ferrovox_store::open(&url)
+        .await
+        .with_context(|| format!("store {}", redact(&url)))?;
+    let report = store
+        .migrate()
+        .await
+        .with_context(|| format!("migrating {}", redact(&url)))?;
     if report.applied.is_empty() {
         println!(
             "nothing to apply: the {} store {} already has all {} migrations",
@@ -74,7 +79,10 @@ fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     } else if url.starts_with("amqp://") || url.starts_with("amqps://") {
         Ok(Arc::new(AmqpBus::new(url, &config.bus.namespace)?))
     } else {
-        anyhow::bail!("bus.url {:?} is not supported: use memory:// or amqp://user:pass@host:port/vhost", redact(url))
+        anyhow::bail!(
+            "bus.url {:?} is not supported: use memory:// or amqp://user:pass@host:port/vhost",
+            redact(url)
+        )
     }
 }
 
@@ -99,10 +107,20 @@ fn default_node_id() -> String {
     let safe: String = host
         .trim()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(64)
         .collect();
-    if safe.is_empty() { "media-1".to_owned() } else { safe }
+    if safe.is_empty() {
+        "media-1".to_owned()
+    } else {
+        safe
+    }
 }
 
 async fn up(config: &Config, with_control: bool, with_media: bool) -> anyhow::Result<()> {
@@ -113,7 +131,9 @@ async fn up(config: &Config, with_control: bool, with_media: bool) -> anyhow::Re
     let mut admin_key = None;
     if with_control {
         let url = config.store_url();
-        let store = ferrovox_store::open(&url).await.with_context(|| format!("store {}", redact(&url)))?;
+        let store = ferrovox_store::open(&url)
+            .await
+            .with_context(|| format!("store {}", redact(&url)))?;
         let report = store
             .migrate()
             .await
@@ -124,7 +144,11 @@ async fn up(config: &Config, with_control: bool, with_media: bool) -> anyhow::Re
         admin_key = Some(ferrovox_control::ensure_admin(store.as_ref(), &config.data_dir).await?);
         let cache = ferrovox_cache::open(&config.cache.url)
             .with_context(|| format!("cache {}", redact(&config.cache.url)))?;
-        let engines = Engines { store, cache, bus: bus.clone() };
+        let engines = Engines {
+            store,
+            cache,
+            bus: bus.clone(),
+        };
         control = Some(ControlPlane::start(config.control.listen, engines, metrics.clone()).await?);
     }
     let node = if with_media {
@@ -164,8 +188,14 @@ fn print_banner(
         );
     }
     if let Some(node) = node {
-        println!("  ng control     udp {}  (rtpengine ng protocol)", node.ng_addr());
-        println!("  media admin    http://{}/health  /ready  /metrics", node.admin_addr());
+        println!(
+            "  ng control     udp {}  (rtpengine ng protocol)",
+            node.ng_addr()
+        );
+        println!(
+            "  media admin    http://{}/health  /ready  /metrics",
+            node.admin_addr()
+        );
         println!(
             "  media          interface {}  rtp ports {}",
             config.media.interface, config.media.rtp_ports
@@ -174,11 +204,20 @@ fn print_banner(
     match admin_key {
         Some(AdminKey::Created { token, file }) => {
             println!("  admin key      {token}");
-            println!("                 (created now; shown once, also saved to {})", file.display());
-            println!("                 try: curl -H 'Authorization: AccessKey {token}' http://{}/v1.0/customer", config.control.listen);
+            println!(
+                "                 (created now; shown once, also saved to {})",
+                file.display()
+            );
+            println!(
+                "                 try: curl -H 'Authorization: AccessKey {token}' http://{}/v1.0/customer",
+                config.control.listen
+            );
         }
         Some(AdminKey::Existing { file: Some(file) }) => {
-            println!("  admin key      created at first start, saved in {}", file.display());
+            println!(
+                "  admin key      created at first start, saved in {}",
+                file.display()
+            );
         }
         Some(AdminKey::Existing { file: None }) => {
             println!("  admin key      created at first start (its file was removed)");

@@ -33,19 +33,38 @@ async fn ready_names_each_stopped_dependency_and_recovers() {
     let control_ready = appliance.control_url("/ready");
     ready_becomes(&control_ready, 200, RECOVER).await;
 
-    for (service, check) in [(Service::Redis, "cache"), (Service::Mariadb, "store"), (Service::Rabbitmq, "bus")] {
+    for (service, check) in [
+        (Service::Redis, "cache"),
+        (Service::Mariadb, "store"),
+        (Service::Rabbitmq, "bus"),
+    ] {
         stack.stop(service).unwrap();
         let down = ready_becomes(&control_ready, 503, DETECT).await;
-        assert_eq!(down["failing"], serde_json::json!([check]), "{} stopped: {down}", service.name());
+        assert_eq!(
+            down["failing"],
+            serde_json::json!([check]),
+            "{} stopped: {down}",
+            service.name()
+        );
         assert_eq!(down["status"], "unavailable");
-        assert!(down["checks"][check]["error"].as_str().is_some_and(|e| !e.is_empty()), "{down}");
+        assert!(
+            down["checks"][check]["error"]
+                .as_str()
+                .is_some_and(|e| !e.is_empty()),
+            "{down}"
+        );
         if service == Service::Rabbitmq {
             let media = ready_becomes(&appliance.media_url("/ready"), 503, DETECT).await;
             assert_eq!(media["failing"], serde_json::json!(["bus"]), "{media}");
         }
         stack.start_service(service).unwrap();
         let up = ready_becomes(&control_ready, 200, RECOVER).await;
-        assert_eq!(up["failing"], serde_json::json!([]), "{} back: {up}", service.name());
+        assert_eq!(
+            up["failing"],
+            serde_json::json!([]),
+            "{} back: {up}",
+            service.name()
+        );
     }
     ready_becomes(&appliance.media_url("/ready"), 200, RECOVER).await;
     assert!(appliance.interrupt().success());

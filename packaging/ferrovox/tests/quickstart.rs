@@ -37,17 +37,29 @@ async fn scripts_up_runs_the_embedded_appliance_until_ctrl_c() {
     })
     .await
     .unwrap_or_else(|e| panic!("{e}: {}", read_stdout()));
-    assert!(banner.contains("applied migration 0001"), "migrations applied first: {banner}");
-    assert!(banner.contains(&format!("http://{listen}/v1.0")), "{banner}");
+    assert!(
+        banner.contains("applied migration 0001"),
+        "migrations applied first: {banner}"
+    );
+    assert!(
+        banner.contains(&format!("http://{listen}/v1.0")),
+        "{banner}"
+    );
     assert!(banner.contains("admin key      ak_"), "{banner}");
 
     let (status, ready) = common::get_json(&format!("http://{listen}/ready")).await;
     assert_eq!(status, 200, "{ready}");
-    assert_eq!(common::get_json(&format!("http://{admin}/ready")).await.0, 200);
+    assert_eq!(
+        common::get_json(&format!("http://{admin}/ready")).await.0,
+        200
+    );
 
     let pid = child.id().unwrap();
     child.signal("INT").unwrap();
-    let status = child.wait_timeout(Duration::from_secs(10)).unwrap().expect("stops on Ctrl-C");
+    let status = child
+        .wait_timeout(Duration::from_secs(10))
+        .unwrap()
+        .expect("stops on Ctrl-C");
     assert!(status.success(), "{status:?}");
     assert!(!common::process_exists(pid));
     assert!(

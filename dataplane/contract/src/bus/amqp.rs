@@ -15,13 +15,14 @@ use crate::{Event, NodeId, Request, Response};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::uri::AMQPUri;
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -206,10 +207,10 @@ async fn open_link(url: &str, exchange: &str, pending: Pending) -> Result<Link, 
 /// Waits until the supervisor has a live link.
 async fn wait_for_link(link: &mut watch::Receiver<Option<Arc<Link>>>) -> Option<Arc<Link>> {
     loop {
-        if let Some(current) = link.borrow_and_update().as_ref() {
-            if current.is_up() {
-                return Some(current.clone());
-            }
+        if let Some(current) = link.borrow_and_update().as_ref()
+            && current.is_up()
+        {
+            return Some(current.clone());
         }
         if link.changed().await.is_err() {
             return None;

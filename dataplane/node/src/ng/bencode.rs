@@ -125,7 +125,8 @@ impl Parser<'_> {
                 self.at += 1;
                 let start = self.at;
                 let end = self.find(b'e')?;
-                let integer = parse_integer(&self.input[start..end]).ok_or(DecodeError::BadInteger(start))?;
+                let integer =
+                    parse_integer(&self.input[start..end]).ok_or(DecodeError::BadInteger(start))?;
                 self.at = end + 1;
                 Ok(Value::Integer(integer))
             }
@@ -209,7 +210,10 @@ mod tests {
         let mut out = Vec::new();
         value.encode(&mut out);
         // Keys come back sorted, as bencode requires.
-        assert_eq!(out, b"d7:call-id3:abc7:command5:offer5:flagsl13:trust-addresse3:sdp5:v=0\r\ne".to_vec());
+        assert_eq!(
+            out,
+            b"d7:call-id3:abc7:command5:offer5:flagsl13:trust-addresse3:sdp5:v=0\r\ne".to_vec()
+        );
         assert_eq!(decode(&out).unwrap(), value);
     }
 
@@ -221,16 +225,33 @@ mod tests {
         assert!(matches!(decode(b"i-0e"), Err(DecodeError::BadInteger(_))));
         assert!(matches!(decode(b"i03e"), Err(DecodeError::BadInteger(_))));
         assert!(matches!(decode(b"ie"), Err(DecodeError::BadInteger(_))));
-        assert!(matches!(decode(b"i99999999999999999999e"), Err(DecodeError::BadInteger(_))));
+        assert!(matches!(
+            decode(b"i99999999999999999999e"),
+            Err(DecodeError::BadInteger(_))
+        ));
     }
 
     #[test]
     fn malformed_input_is_an_error_not_a_panic() {
         for bad in [
-            &b""[..], b"d", b"l", b"5:abc", b"d3:keye", b"di1ei2ee", b"x", b"4294967296:a",
-            b"99999999999999999999999:a", b"d1:a", b"i1eX", b"01:a",
+            &b""[..],
+            b"d",
+            b"l",
+            b"5:abc",
+            b"d3:keye",
+            b"di1ei2ee",
+            b"x",
+            b"4294967296:a",
+            b"99999999999999999999999:a",
+            b"d1:a",
+            b"i1eX",
+            b"01:a",
         ] {
-            assert!(decode(bad).is_err(), "{:?} must not decode", String::from_utf8_lossy(bad));
+            assert!(
+                decode(bad).is_err(),
+                "{:?} must not decode",
+                String::from_utf8_lossy(bad)
+            );
         }
         let deep = "l".repeat(MAX_DEPTH + 5) + &"e".repeat(MAX_DEPTH + 5);
         assert_eq!(decode(deep.as_bytes()), Err(DecodeError::TooDeep));

@@ -55,7 +55,9 @@ pub fn answer(datagram: &[u8], commands: &mut impl Commands) -> Option<Answered>
         Encoding::Bencode
     };
     let decoded = match encoding {
-        Encoding::Bencode => bencode::decode(message).map_err(|e| format!("Failed to decode bencode: {e}")),
+        Encoding::Bencode => {
+            bencode::decode(message).map_err(|e| format!("Failed to decode bencode: {e}"))
+        }
         Encoding::Json => serde_json::from_slice::<serde_json::Value>(message)
             .map_err(|e| format!("Failed to decode JSON: {e}"))
             .map(|json| from_json(&json)),
@@ -63,7 +65,10 @@ pub fn answer(datagram: &[u8], commands: &mut impl Commands) -> Option<Answered>
     let (command, reply) = match decoded {
         Err(reason) => (None, error_reply(reason)),
         Ok(message @ Value::Dict(_)) => match message.get("command").and_then(Value::as_str) {
-            Some(command) => (Some(command.to_owned()), commands.execute(command, &message)),
+            Some(command) => (
+                Some(command.to_owned()),
+                commands.execute(command, &message),
+            ),
             None => (None, error_reply("No command specified")),
         },
         Ok(_) => (None, error_reply("Message is not a dictionary")),
@@ -79,7 +84,11 @@ pub fn answer(datagram: &[u8], commands: &mut impl Commands) -> Option<Answered>
             let _ = serde_json::to_writer(&mut out, &to_json(&reply));
         }
     }
-    Some(Answered { reply: out, command, ok })
+    Some(Answered {
+        reply: out,
+        command,
+        ok,
+    })
 }
 
 fn from_json(json: &serde_json::Value) -> Value {
@@ -103,7 +112,9 @@ fn from_json(json: &serde_json::Value) -> Value {
 fn to_json(value: &Value) -> serde_json::Value {
     match value {
         Value::Integer(i) => serde_json::Value::from(*i),
-        Value::Bytes(bytes) => serde_json::Value::String(String::from_utf8_lossy(bytes).into_owned()),
+        Value::Bytes(bytes) => {
+            serde_json::Value::String(String::from_utf8_lossy(bytes).into_owned())
+        }
         Value::List(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
         Value::Dict(map) => serde_json::Value::Object(
             map.iter()

@@ -14,7 +14,11 @@ pub const BINARY: &str = env!("CARGO_BIN_EXE_ferrovox");
 /// `ferrovox <args>` run to completion.
 pub fn run(args: &[&str], data_dir: &Path, env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(BINARY);
-    command.args(args).arg("--data-dir").arg(data_dir).current_dir(data_dir);
+    command
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .current_dir(data_dir);
     clean_env(&mut command);
     command.envs(env.iter().copied());
     command.output().expect("run ferrovox")
@@ -73,12 +77,32 @@ impl Appliance {
         clean_env(&mut command);
         command.envs(env.iter().copied());
         let child = ChildGuard::new("ferrovox", command.spawn().expect("spawn ferrovox"));
-        let appliance = Self { child, control, media_admin, ng, data_dir: data_dir.to_owned(), stdout_file, stderr_file };
-        let health = if role == "media" { media_admin } else { control };
-        if let Err(error) =
-            ferrovox_testkit::wait::http_status(&format!("http://{health}/health"), 200, Duration::from_secs(30)).await
+        let appliance = Self {
+            child,
+            control,
+            media_admin,
+            ng,
+            data_dir: data_dir.to_owned(),
+            stdout_file,
+            stderr_file,
+        };
+        let health = if role == "media" {
+            media_admin
+        } else {
+            control
+        };
+        if let Err(error) = ferrovox_testkit::wait::http_status(
+            &format!("http://{health}/health"),
+            200,
+            Duration::from_secs(30),
+        )
+        .await
         {
-            panic!("ferrovox {role} did not come up: {error}\nstdout:\n{}\nstderr:\n{}", appliance.stdout(), appliance.stderr());
+            panic!(
+                "ferrovox {role} did not come up: {error}\nstdout:\n{}\nstderr:\n{}",
+                appliance.stdout(),
+                appliance.stderr()
+            );
         }
         appliance
     }
@@ -102,15 +126,24 @@ impl Appliance {
     /// Ctrl-C, then the exit status; panics if it does not stop within 10 s.
     pub fn interrupt(mut self) -> std::process::ExitStatus {
         self.child.signal("INT").expect("send SIGINT");
-        let status = self.child.wait_timeout(Duration::from_secs(10)).expect("wait");
-        status.unwrap_or_else(|| panic!("ferrovox ignored Ctrl-C for 10 s\nstderr:\n{}", self.stderr()))
+        let status = self
+            .child
+            .wait_timeout(Duration::from_secs(10))
+            .expect("wait");
+        status.unwrap_or_else(|| {
+            panic!(
+                "ferrovox ignored Ctrl-C for 10 s\nstderr:\n{}",
+                self.stderr()
+            )
+        })
     }
 }
 
 /// GET returning status and parsed JSON body.
 pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
     let (status, body) = ferrovox_testkit::wait::http_get(url).await.unwrap();
-    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url} body is not JSON ({e}): {body}"));
+    let json = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("{url} body is not JSON ({e}): {body}"));
     (status, json)
 }
 
