@@ -18,6 +18,14 @@ pub fn lab_scenario(name: &str) -> PathBuf {
     repo_root().join("../shared/lab/sipp").join(name)
 }
 
+/// The path of a scenario shipped with the harness in `benches/testkit/scenarios/`
+/// (e.g. `"options.xml"`).
+pub fn harness_scenario(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name)
+}
+
 /// Which scenario SIPp plays.
 #[derive(Debug, Clone)]
 pub enum Scenario {

@@ -16,6 +16,8 @@ pub(crate) struct AdminState {
     pub bus: Arc<dyn Bus>,
     pub metrics: RenderMetrics,
     pub ng_alive: Arc<AtomicBool>,
+    /// The SIP UDP and TCP tasks; empty when SIP is off.
+    pub sip_alive: Vec<Arc<AtomicBool>>,
 }
 
 pub(crate) async fn serve(
@@ -54,10 +56,23 @@ async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
     } else {
         Err("ng control socket stopped")
     };
-    let readiness = Readiness::from_checks([
+    let mut checks = vec![
         ("bus", Check::new(state.bus.kind(), state.bus.check().await)),
         ("ng", Check::new("udp", ng)),
-    ]);
+    ];
+    if !state.sip_alive.is_empty() {
+        let sip: Result<(), &str> = if state
+            .sip_alive
+            .iter()
+            .all(|alive| alive.load(Ordering::Relaxed))
+        {
+            Ok(())
+        } else {
+            Err("a SIP socket stopped")
+        };
+        checks.push(("sip", Check::new("udp+tcp", sip)));
+    }
+    let readiness = Readiness::from_checks(checks);
     let status = if readiness.is_ready() {
         StatusCode::OK
     } else {

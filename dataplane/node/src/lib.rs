@@ -1,8 +1,9 @@
 //! A ferrovox media node.
 //!
 //! Today a node serves its admin endpoints (`/health`, `/ready`, `/metrics`), answers
-//! rtpengine's ng control protocol on UDP and its side of the bus (requests addressed to it,
-//! `node.started`/`node.stopped` events). The SIP proxy, the RTP relay and the media server
+//! rtpengine's ng control protocol on UDP, answers SIP on UDP and TCP as a stateless
+//! user-agent server of its own address ([`sip_edge`]), and serves its side of the bus
+//! (requests addressed to it, `node.started`/`node.stopped` events). The SIP proxy, the RTP relay and the media server
 //! plug into this process as they arrive; the control plane reaches all of them only through
 //! `ferrovox-contract`.
 
@@ -11,12 +12,15 @@ pub mod config;
 pub mod ng;
 mod ng_socket;
 mod rpc;
+mod sip_edge;
+mod sip_socket;
 
 pub use config::{NodeConfig, PortRange};
 
 use ferrovox_contract::{Bus, Event, Serving};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -41,6 +45,7 @@ pub enum NodeError {
 pub struct MediaNode {
     admin_addr: SocketAddr,
     ng_addr: SocketAddr,
+    sip_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
     bus: Arc<dyn Bus>,
@@ -72,6 +77,10 @@ impl MediaNode {
                 addr: config.ng,
                 source,
             })?;
+        let sip = match config.sip {
+            Some(addr) => Some(bind_sip(addr).await?),
+            None => None,
+        };
         let admin_addr = local_addr(&admin_listener.local_addr(), config.admin);
         let ng_addr = local_addr(&ng_socket.local_addr(), config.ng);
 
@@ -83,15 +92,41 @@ impl MediaNode {
             .await?;
 
         let (stop, stopped) = watch::channel(false);
-        let ng_alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let ng_alive = Arc::new(AtomicBool::new(true));
         let mut tasks = JoinSet::new();
         tasks.spawn(ng_socket::run(ng_socket, stopped.clone(), ng_alive.clone()));
+        let mut sip_addr = None;
+        let mut sip_alive = Vec::new();
+        if let Some((udp, tcp)) = sip {
+            sip_addr = udp.local_addr().ok();
+            // Per-process secret: To tags must not be predictable across nodes.
+            let salt = std::hash::BuildHasher::hash_one(
+                &std::collections::hash_map::RandomState::new(),
+                0u8,
+            );
+            let udp_alive = Arc::new(AtomicBool::new(true));
+            let tcp_alive = Arc::new(AtomicBool::new(true));
+            tasks.spawn(sip_socket::run_udp(
+                udp,
+                salt,
+                stopped.clone(),
+                udp_alive.clone(),
+            ));
+            tasks.spawn(sip_socket::run_tcp(
+                tcp,
+                salt,
+                stopped.clone(),
+                tcp_alive.clone(),
+            ));
+            sip_alive = vec![udp_alive, tcp_alive];
+        }
         tasks.spawn(admin::serve(
             admin_listener,
             admin::AdminState {
                 bus: bus.clone(),
                 metrics,
                 ng_alive,
+                sip_alive,
             },
             stopped,
         ));
@@ -105,15 +140,17 @@ impl MediaNode {
                 "ng": ng_addr.to_string(),
                 "interface": config.interface.to_string(),
                 "rtp_ports": config.rtp_ports.to_string(),
+                "sip": sip_addr.map(|a| a.to_string()),
             }),
         );
         if let Err(error) = bus.publish(&event).await {
             tracing::warn!(%error, "could not announce node.started");
         }
-        tracing::info!(node = %config.node_id, %admin_addr, %ng_addr, "media node started");
+        tracing::info!(node = %config.node_id, %admin_addr, %ng_addr, sip = ?sip_addr, "media node started");
         Ok(Self {
             admin_addr,
             ng_addr,
+            sip_addr,
             stop,
             tasks,
             bus,
@@ -130,6 +167,11 @@ impl MediaNode {
         self.ng_addr
     }
 
+    /// Where SIP is answered (UDP and TCP), if it is enabled.
+    pub fn sip_addr(&self) -> Option<SocketAddr> {
+        self.sip_addr
+    }
+
     /// Stops accepting work, announces `node.stopped` and waits for the tasks to end.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
@@ -144,6 +186,25 @@ impl MediaNode {
         }
         tracing::info!(node = %self.config.node_id, "media node stopped");
     }
+}
+
+/// SIP listens on UDP and TCP at one address; with port 0, TCP takes the port UDP got.
+async fn bind_sip(
+    addr: SocketAddr,
+) -> Result<(tokio::net::UdpSocket, tokio::net::TcpListener), NodeError> {
+    let error = |addr, source| NodeError::Bind {
+        setting: "sip.listen",
+        addr,
+        source,
+    };
+    let udp = tokio::net::UdpSocket::bind(addr)
+        .await
+        .map_err(|e| error(addr, e))?;
+    let bound = udp.local_addr().unwrap_or(addr);
+    let tcp = tokio::net::TcpListener::bind(bound)
+        .await
+        .map_err(|e| error(bound, e))?;
+    Ok((udp, tcp))
 }
 
 fn local_addr(actual: &std::io::Result<SocketAddr>, configured: SocketAddr) -> SocketAddr {

@@ -13,6 +13,7 @@ fn config(node: &str) -> NodeConfig {
         ng: loopback(free_udp_port()),
         interface: "127.0.0.1".parse().unwrap(),
         rtp_ports: "30000-30100".parse().unwrap(),
+        sip: None,
     }
 }
 

@@ -74,6 +74,9 @@ pub struct MediaFlags {
     /// Node name on the bus (overrides media.node_id).
     #[arg(long, value_name = "NAME")]
     pub node_id: Option<String>,
+    /// SIP address for UDP and TCP, or `off` (overrides sip.listen).
+    #[arg(long, value_name = "ADDR|off")]
+    pub sip: Option<String>,
 }
 
 fn flag(name: &str, key: &'static [&'static str], value: Option<String>) -> Option<Override> {
@@ -139,6 +142,7 @@ impl Cli {
                         media.admin.map(|a| a.to_string()),
                     ),
                     flag("node-id", &["media", "node_id"], media.node_id.clone()),
+                    flag("sip", &["sip", "listen"], media.sip.clone()),
                 ]
                 .into_iter()
                 .flatten(),

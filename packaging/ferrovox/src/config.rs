@@ -20,6 +20,7 @@ pub struct Config {
     pub cache: CacheConfig,
     pub bus: BusConfig,
     pub media: MediaConfig,
+    pub sip: SipConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -69,6 +70,38 @@ pub struct BusConfig {
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// SIP on UDP and TCP at this address, or `off` (a bare relay).
+    pub listen: SipListen,
+}
+
+/// An address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct SipListen(pub Option<SocketAddr>);
+
+impl TryFrom<String> for SipListen {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(Self(None));
+        }
+        text.parse()
+            .map(|addr| Self(Some(addr)))
+            .map_err(|_| format!("{text:?} is neither an address (e.g. 0.0.0.0:5060) nor \"off\""))
+    }
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self {
+            listen: SipListen(Some(SocketAddr::from(([0, 0, 0, 0], 5060)))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
 pub struct MediaConfig {
     /// The node's name on the bus; unset means the host name.
     pub node_id: Option<String>,
@@ -91,6 +124,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             bus: BusConfig::default(),
             media: MediaConfig::default(),
+            sip: SipConfig::default(),
         }
     }
 }
@@ -169,6 +203,7 @@ pub const ENVIRONMENT: &[(&str, &[&str])] = &[
     ("FERROVOX_MEDIA_NG", &["media", "ng"]),
     ("FERROVOX_MEDIA_INTERFACE", &["media", "interface"]),
     ("FERROVOX_MEDIA_RTP_PORTS", &["media", "rtp_ports"]),
+    ("FERROVOX_SIP_LISTEN", &["sip", "listen"]),
 ];
 
 /// One override from the environment or a flag: where it came from, the key, the value.
@@ -331,6 +366,10 @@ mod tests {
         assert_eq!(config.control.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.media.ng.to_string(), "127.0.0.1:22222");
         assert_eq!(config.media.admin.to_string(), "127.0.0.1:9091");
+        assert_eq!(
+            config.sip.listen,
+            SipListen(Some("0.0.0.0:5060".parse().unwrap()))
+        );
         assert_eq!(config.store_url(), "sqlite://ferrovox-data/ferrovox.db");
     }
 
@@ -361,6 +400,21 @@ mod tests {
             "{error}"
         );
         assert!(!error.contains('\n'), "one line: {error}");
+    }
+
+    #[test]
+    fn sip_can_be_turned_off() {
+        let env = vec![("FERROVOX_SIP_LISTEN".to_owned(), "off".to_owned())];
+        assert_eq!(
+            load(None, env, Vec::new()).unwrap().sip.listen,
+            SipListen(None)
+        );
+        let env = vec![("FERROVOX_SIP_LISTEN".to_owned(), "nowhere".to_owned())];
+        let error = load(None, env, Vec::new()).unwrap_err().to_string();
+        assert!(
+            error.contains("sip.listen") && error.contains("off"),
+            "{error}"
+        );
     }
 
     #[test]

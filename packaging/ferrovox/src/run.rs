@@ -98,6 +98,7 @@ fn node_config(config: &Config) -> anyhow::Result<NodeConfig> {
         ng: config.media.ng,
         interface: config.media.interface,
         rtp_ports: config.media.rtp_ports,
+        sip: config.sip.listen.0,
     })
 }
 
@@ -188,6 +189,12 @@ fn print_banner(
         );
     }
     if let Some(node) = node {
+        match node.sip_addr() {
+            Some(sip) => println!(
+                "  SIP            udp+tcp {sip}  (answers OPTIONS; call routing arrives with the SIP proxy)"
+            ),
+            None => println!("  SIP            off"),
+        }
         println!(
             "  ng control     udp {}  (rtpengine ng protocol)",
             node.ng_addr()

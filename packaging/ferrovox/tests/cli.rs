@@ -165,12 +165,19 @@ async fn embedded_appliance_serves_then_stops_on_ctrl_c() {
         .unwrap();
     assert_eq!(&reply[..n], b"c1 d6:result4:ponge");
 
+    assert!(
+        banner.contains(&format!("SIP            udp+tcp {}", appliance.sip)),
+        "{banner}"
+    );
+    sip_options_are_answered_over_udp_and_tcp(appliance.sip).await;
+
     let (status, text) = ferrovox_testkit::wait::http_get(&appliance.control_url("/metrics"))
         .await
         .unwrap();
     assert_eq!(status, 200);
     assert!(text.contains("ferrovox_build_info"), "{text}");
     assert!(text.contains("ferrovox_ng_commands_total"), "{text}");
+    assert!(text.contains("ferrovox_sip_responses_total"), "{text}");
 
     let stderr_text = appliance.stderr();
     let first_log = stderr_text.lines().next().unwrap_or_default();
@@ -203,13 +210,80 @@ async fn embedded_appliance_serves_then_stops_on_ctrl_c() {
     assert!(again.interrupt().success());
 }
 
+/// SIPp's OPTIONS probes get 200 OK over UDP; over TCP, two pipelined requests in one write
+/// get two answers on the same connection, and a malformed one gets 400.
+async fn sip_options_are_answered_over_udp_and_tcp(sip: std::net::SocketAddr) {
+    use ferrovox_testkit::sipp::{Scenario, Sipp, harness_scenario};
+    let probe = Sipp::new(
+        Scenario::File(harness_scenario("options.xml")),
+        ferrovox_testkit::ports::loopback(ferrovox_testkit::ports::free_udp_tcp_port()),
+    )
+    .remote(sip)
+    .rate(50.0)
+    .calls(20)
+    .spawn()
+    .unwrap();
+    let outcome = tokio::task::spawn_blocking(move || probe.wait(Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        outcome.status.success(),
+        "{:?}: {}",
+        outcome.status,
+        outcome.errors
+    );
+    assert_eq!(outcome.stats.successful_calls(), 20);
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = |cseq: u32, call_id: &str| {
+        format!(
+            "OPTIONS sip:ferrovox@{sip} SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bK-{cseq}\r\n\
+             From: <sip:t@127.0.0.1>;tag=t{cseq}\r\nTo: <sip:ferrovox@{sip}>\r\nCall-ID: {call_id}\r\n\
+             CSeq: {cseq} OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    let mut stream = tokio::net::TcpStream::connect(sip).await.unwrap();
+    let pipelined = format!("{}{}", request(1, "a"), request(2, "b"));
+    stream.write_all(pipelined.as_bytes()).await.unwrap();
+    let mut received = String::new();
+    let mut chunk = [0u8; 4096];
+    while received.matches("SIP/2.0 200 OK").count() < 2 {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "connection closed early: {received}");
+        received.push_str(&String::from_utf8_lossy(&chunk[..n]));
+    }
+    assert!(
+        received.contains("CSeq: 1 OPTIONS") && received.contains("CSeq: 2 OPTIONS"),
+        "{received}"
+    );
+    let no_call_id = request(3, "c").replace("Call-ID: c\r\n", "");
+    stream.write_all(no_call_id.as_bytes()).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&chunk[..n]).into_owned();
+    assert!(answer.starts_with("SIP/2.0 400 "), "{answer}");
+}
+
 #[tokio::test]
 async fn a_bare_relay_node_starts_with_the_documented_flags() {
     let dir = tempfile::tempdir().unwrap();
     let node = Appliance::start(
         "media",
         dir.path(),
-        &["--interface", "127.0.0.1", "--rtp-ports", "30000-30999"],
+        &[
+            "--interface",
+            "127.0.0.1",
+            "--rtp-ports",
+            "30000-30999",
+            "--sip",
+            "off",
+        ],
         &[],
     )
     .await;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use ferrovox_testkit::ports::{free_tcp_port, free_udp_port};
+use ferrovox_testkit::ports::{free_tcp_port, free_udp_port, free_udp_tcp_port};
 use ferrovox_testkit::process::ChildGuard;
 use ferrovox_testkit::repo_root;
 use std::process::{Command, Stdio};
@@ -15,10 +15,13 @@ async fn scripts_up_runs_the_embedded_appliance_until_ctrl_c() {
     let listen = format!("127.0.0.1:{}", free_tcp_port());
     let admin = format!("127.0.0.1:{}", free_tcp_port());
     let ng = format!("127.0.0.1:{}", free_udp_port());
+    let sip = format!("127.0.0.1:{}", free_udp_tcp_port());
     let stdout = dir.path().join("stdout");
     let mut command = Command::new(repo_root().join("scripts/up"));
     command
-        .args(["--listen", &listen, "--admin", &admin, "--ng", &ng])
+        .args([
+            "--listen", &listen, "--admin", &admin, "--ng", &ng, "--sip", &sip,
+        ])
         .env("FERROVOX_BUILD_PROFILE", "dev")
         .env("FERROVOX_DATA_DIR", dir.path())
         .env_remove("FERROVOX_CONFIG")
@@ -46,6 +49,10 @@ async fn scripts_up_runs_the_embedded_appliance_until_ctrl_c() {
         "{banner}"
     );
     assert!(banner.contains("admin key      ak_"), "{banner}");
+    assert!(
+        banner.contains(&format!("SIP            udp+tcp {sip}")),
+        "{banner}"
+    );
 
     let (status, ready) = common::get_json(&format!("http://{listen}/ready")).await;
     assert_eq!(status, 200, "{ready}");

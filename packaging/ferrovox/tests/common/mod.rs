@@ -2,7 +2,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-use ferrovox_testkit::ports::{free_tcp_port, free_udp_port, loopback};
+use ferrovox_testkit::ports::{free_tcp_port, free_udp_port, free_udp_tcp_port, loopback};
 use ferrovox_testkit::process::ChildGuard;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -47,6 +47,7 @@ pub struct Appliance {
     pub control: SocketAddr,
     pub media_admin: SocketAddr,
     pub ng: SocketAddr,
+    pub sip: SocketAddr,
     pub data_dir: PathBuf,
     stdout_file: PathBuf,
     stderr_file: PathBuf,
@@ -58,6 +59,7 @@ impl Appliance {
         let control = loopback(free_tcp_port());
         let media_admin = loopback(free_tcp_port());
         let ng = loopback(free_udp_port());
+        let sip = loopback(free_udp_tcp_port());
         let stdout_file = data_dir.join(format!("{role}.stdout"));
         let stderr_file = data_dir.join(format!("{role}.stderr"));
         let mut command = Command::new(BINARY);
@@ -67,6 +69,9 @@ impl Appliance {
         }
         if role != "control" {
             command.args(["--admin", &media_admin.to_string(), "--ng", &ng.to_string()]);
+            if !extra.contains(&"--sip") {
+                command.args(["--sip", &sip.to_string()]);
+            }
         }
         command
             .args(extra)
@@ -82,6 +87,7 @@ impl Appliance {
             control,
             media_admin,
             ng,
+            sip,
             data_dir: data_dir.to_owned(),
             stdout_file,
             stderr_file,
