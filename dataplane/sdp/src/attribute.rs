@@ -128,7 +128,7 @@ impl Attribute {
     }
 
     /// Parses the text after `a=`.
-    pub fn parse(text: &str) -> Result<Attribute, FieldError> {
+    pub(crate) fn parse_value(text: &str) -> Result<Attribute, FieldError> {
         let (name, value) = match text.split_once(':') {
             Some((n, v)) => (n, Some(v)),
             None => (text, None),
@@ -164,7 +164,7 @@ impl Attribute {
             "rtcp-mux" => flag(Attribute::RtcpMux)?,
             "mid" => Attribute::Mid(single_token(val("a=mid")?, "a=mid")?),
             "group" => Attribute::Group(Group::parse(val("a=group")?)?),
-            "crypto" => Attribute::Crypto(CryptoLine::parse(val("a=crypto")?)?),
+            "crypto" => Attribute::Crypto(CryptoLine::parse_value(val("a=crypto")?)?),
             "ice-ufrag" => Attribute::IceUfrag(single_token(val("a=ice-ufrag")?, "a=ice-ufrag")?),
             "ice-pwd" => Attribute::IcePwd(single_token(val("a=ice-pwd")?, "a=ice-pwd")?),
             "ice-options" => {
@@ -177,7 +177,7 @@ impl Attribute {
                 }
                 Attribute::IceOptions(tokens)
             }
-            "candidate" => Attribute::Candidate(Candidate::parse(val("a=candidate")?)?),
+            "candidate" => Attribute::Candidate(Candidate::parse_value(val("a=candidate")?)?),
             "end-of-candidates" => flag(Attribute::EndOfCandidates)?,
             "ice-lite" => flag(Attribute::IceLite)?,
             "ssrc" => Attribute::Ssrc(Ssrc::parse(val("a=ssrc")?)?),
@@ -262,6 +262,12 @@ pub(crate) fn payload_type(s: &str) -> Result<u8, FieldError> {
     Ok(pt)
 }
 
+/// Whether two formats name the same thing: textually equal, or the same
+/// payload type number (`"8"` and `"08"`).
+pub(crate) fn same_format(a: &str, b: &str) -> bool {
+    a == b || matches!((payload_type(a), payload_type(b)), (Ok(x), Ok(y)) if x == y)
+}
+
 /// `a=fmtp:<format> <format specific parameters>`, parameters verbatim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fmtp {
@@ -274,7 +280,7 @@ pub struct Fmtp {
 impl Fmtp {
     /// The format as a payload type, if it is one.
     pub fn payload_type(&self) -> Option<u8> {
-        self.format.parse().ok().filter(|pt| *pt <= 127)
+        payload_type(&self.format).ok()
     }
 
     /// Value of `key` in a `;`-separated `key=value` parameter list
@@ -514,7 +520,7 @@ pub struct Candidate {
 
 impl Candidate {
     /// Parses the value after `a=candidate:`.
-    pub fn parse(v: &str) -> Result<Candidate, FieldError> {
+    pub(crate) fn parse_value(v: &str) -> Result<Candidate, FieldError> {
         let mut it = v.split_ascii_whitespace();
         let foundation = next_field(&mut it, "a=candidate foundation")?;
         if foundation.len() > 32 {
@@ -615,7 +621,8 @@ mod tests {
 
     #[test]
     fn unknown_attributes_are_verbatim() {
-        let a = Attribute::parse("extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level").unwrap();
+        let a =
+            Attribute::parse_value("extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level").unwrap();
         assert_eq!(
             a,
             Attribute::Other {
@@ -625,14 +632,15 @@ mod tests {
         );
         // Case matters: not the registered name.
         assert!(matches!(
-            Attribute::parse("SendRecv").unwrap(),
+            Attribute::parse_value("SendRecv").unwrap(),
             Attribute::Other { .. }
         ));
     }
 
     #[test]
     fn rtpmap_fields() {
-        let Attribute::Rtpmap(r) = Attribute::parse("rtpmap:111 opus/48000/2").unwrap() else {
+        let Attribute::Rtpmap(r) = Attribute::parse_value("rtpmap:111 opus/48000/2").unwrap()
+        else {
             panic!("not rtpmap")
         };
         assert_eq!(
@@ -645,22 +653,22 @@ mod tests {
             (111, "opus", 48000, Some(2))
         );
         assert_eq!(
-            Attribute::parse("rtpmap:128 x/8000"),
+            Attribute::parse_value("rtpmap:128 x/8000"),
             Err(("payload type", ErrorKind::OutOfRange))
         );
         assert_eq!(
-            Attribute::parse("rtpmap:0 PCMU"),
+            Attribute::parse_value("rtpmap:0 PCMU"),
             Err(("a=rtpmap clock rate", ErrorKind::MissingField))
         );
         assert_eq!(
-            Attribute::parse("sendrecv:x"),
+            Attribute::parse_value("sendrecv:x"),
             Err(("a= flag attribute", ErrorKind::TrailingField))
         );
     }
 
     #[test]
     fn candidate_fields() {
-        let Attribute::Candidate(c) = Attribute::parse(
+        let Attribute::Candidate(c) = Attribute::parse_value(
             "candidate:842163049 1 udp 1677729535 203.0.113.7 46154 typ srflx raddr 10.0.1.1 rport 46154 generation 0 network-cost 50",
         )
         .unwrap() else {
@@ -674,7 +682,7 @@ mod tests {
         assert_eq!(c.related_address(), Some("10.0.1.1"));
         assert_eq!(c.related_port(), Some(46154));
         assert_eq!(c.extensions().len(), 2);
-        assert!(Attribute::parse("candidate:1 1 udp 1 1.2.3.4 5 host").is_err());
+        assert!(Attribute::parse_value("candidate:1 1 udp 1 1.2.3.4 5 host").is_err());
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //! Not implemented: re-ordering by preference, payload type re-mapping
 //! across BUNDLEd sections, fmtp-aware codec matching (H.264 profiles).
 
-use crate::attribute::{Attribute, Fmtp, Rtpmap};
+use crate::attribute::{Attribute, Fmtp, Rtpmap, payload_type, same_format};
 use crate::error::RewriteError;
 use crate::lex::{is_line_safe, is_token};
 use crate::model::MediaDescription;
@@ -210,7 +210,7 @@ pub fn mask_codecs(m: &mut MediaDescription, selector: CodecSelector<'_>) -> Vec
     let mut doomed: Vec<String> = m
         .formats
         .iter()
-        .filter(|f| selector.matches(f.parse().ok().and_then(|pt| m.codec(pt)).as_ref()))
+        .filter(|f| selector.matches(payload_type(f).ok().and_then(|pt| m.codec(pt)).as_ref()))
         .cloned()
         .collect();
     // RFC 4588: an rtx format is useless without its primary.
@@ -223,11 +223,16 @@ pub fn mask_codecs(m: &mut MediaDescription, selector: CodecSelector<'_>) -> Vec
         })
         .filter(|f| {
             f.param("apt")
-                .is_some_and(|apt| doomed.iter().any(|d| d == apt))
-                && m.formats.contains(&f.format)
-                && !doomed.contains(&f.format)
+                .is_some_and(|apt| doomed.iter().any(|d| same_format(d, apt)))
+                && m.formats.iter().any(|x| same_format(x, &f.format))
+                && !doomed.iter().any(|d| same_format(d, &f.format))
         })
-        .map(|f| f.format.clone())
+        .filter_map(|f| {
+            m.formats
+                .iter()
+                .find(|x| same_format(x, &f.format))
+                .cloned()
+        })
         .collect();
     doomed.extend(dependents);
 
@@ -239,7 +244,7 @@ pub fn mask_codecs(m: &mut MediaDescription, selector: CodecSelector<'_>) -> Vec
         .map(|(position, f)| RemovedCodec {
             position,
             format: f.clone(),
-            codec: f.parse().ok().and_then(|pt| m.codec(pt)),
+            codec: payload_type(f).ok().and_then(|pt| m.codec(pt)),
             attributes: Vec::new(),
         })
         .collect();
@@ -252,7 +257,7 @@ pub fn mask_codecs(m: &mut MediaDescription, selector: CodecSelector<'_>) -> Vec
             Attribute::RtcpFb(f) => Some(f.format.clone()),
             _ => None,
         };
-        match owner.and_then(|o| removed.iter_mut().find(|r| r.format == o)) {
+        match owner.and_then(|o| removed.iter_mut().find(|r| same_format(&r.format, &o))) {
             Some(r) => r.attributes.push(a),
             None => m.attributes.push(a),
         }

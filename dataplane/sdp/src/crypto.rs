@@ -73,7 +73,7 @@ impl Crypto {
     }
 
     /// Parses the value after `a=crypto:`.
-    pub fn parse(v: &str) -> Result<Crypto, FieldError> {
+    pub(crate) fn parse_value(v: &str) -> Result<Crypto, FieldError> {
         let mut it = v.split_ascii_whitespace();
         let tag_s = next_field(&mut it, "a=crypto tag")?;
         if tag_s.len() > 9 {
@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn full_line_with_lifetime_mki_and_session_params() {
-        let c = Crypto::parse(
+        let c = Crypto::parse_value(
             "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:4 KDR=1 UNENCRYPTED_SRTCP",
         )
         .unwrap();
@@ -222,11 +222,11 @@ mod tests {
 
     #[test]
     fn rejects_malformed_key_params() {
-        assert!(Crypto::parse("1 AES_CM_128_HMAC_SHA1_80 inline:").is_err());
-        assert!(Crypto::parse("1 AES_CM_128_HMAC_SHA1_80 inline:abc|1:0").is_err());
-        assert!(Crypto::parse("1 AES_CM_128_HMAC_SHA1_80 nokeymethod").is_err());
-        assert!(Crypto::parse("1234567890 AES_CM_128_HMAC_SHA1_80 inline:abcd").is_err());
-        assert!(Crypto::parse("1 AES_CM_128_HMAC_SHA1_80 inline:ab$d").is_err());
+        assert!(Crypto::parse_value("1 AES_CM_128_HMAC_SHA1_80 inline:").is_err());
+        assert!(Crypto::parse_value("1 AES_CM_128_HMAC_SHA1_80 inline:abc|1:0").is_err());
+        assert!(Crypto::parse_value("1 AES_CM_128_HMAC_SHA1_80 nokeymethod").is_err());
+        assert!(Crypto::parse_value("1234567890 AES_CM_128_HMAC_SHA1_80 inline:abcd").is_err());
+        assert!(Crypto::parse_value("1 AES_CM_128_HMAC_SHA1_80 inline:ab$d").is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use std::net::IpAddr;
 
-use crate::attribute::{Attribute, Crypto, Direction, Fmtp, Rtpmap};
+use crate::attribute::{Attribute, Crypto, Direction, Fmtp, Rtpmap, payload_type, same_format};
 
 /// Address type of an `o=`, `c=` or `a=rtcp` address (RFC 4566 §5.7).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -262,10 +262,7 @@ impl MediaDescription {
 
     /// The formats that are payload type numbers, in order.
     pub fn payload_types(&self) -> impl Iterator<Item = u8> + '_ {
-        self.formats
-            .iter()
-            .filter_map(|f| f.parse::<u8>().ok())
-            .filter(|pt| *pt <= 127)
+        self.formats.iter().filter_map(|f| payload_type(f).ok())
     }
 
     /// Whether the port is 0 (stream rejected or disabled, RFC 3264 §6).
@@ -289,7 +286,7 @@ impl MediaDescription {
     /// `a=fmtp` for `format`.
     pub fn fmtp(&self, format: &str) -> Option<&Fmtp> {
         self.attributes.iter().find_map(|a| match a {
-            Attribute::Fmtp(f) if f.format == format => Some(f),
+            Attribute::Fmtp(f) if same_format(&f.format, format) => Some(f),
             _ => None,
         })
     }

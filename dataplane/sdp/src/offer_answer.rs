@@ -176,13 +176,15 @@ pub fn check_answer(
                 answer: adir,
             });
         }
+        let offered = om.codecs();
         let mut formats = Vec::with_capacity(am.formats.len());
         for af in &am.formats {
-            let matched =
-                match_format(om, am, af).ok_or_else(|| OfferAnswerError::FormatNotOffered {
+            let matched = match_format(om, &offered, am, af).ok_or_else(|| {
+                OfferAnswerError::FormatNotOffered {
                     index,
                     format: af.clone(),
-                })?;
+                }
+            })?;
             formats.push(matched);
         }
         out.push(NegotiatedStream {
@@ -198,6 +200,7 @@ pub fn check_answer(
 /// Finds the offered format an answer format corresponds to.
 fn match_format(
     om: &MediaDescription,
+    offered: &[Codec],
     am: &MediaDescription,
     af: &str,
 ) -> Option<NegotiatedFormat> {
@@ -209,7 +212,7 @@ fn match_format(
     if !am.is_rtp() {
         return om.formats.iter().any(|f| f == af).then(|| found(af, None));
     }
-    let apt: u8 = af.parse().ok()?;
+    let apt = crate::attribute::payload_type(af).ok()?;
     let acodec = am.codec(apt);
     let listed = |pt: u8| om.payload_types().any(|p| p == pt);
     match &acodec {
@@ -217,14 +220,14 @@ fn match_format(
             // Same payload type carrying the same codec, or an unresolvable
             // offered payload type of that number.
             if listed(apt) {
-                match om.codec(apt) {
+                match offered.iter().find(|oc| oc.payload_type == apt) {
                     Some(oc) if oc.same_codec(ac) => return Some(found(af, acodec)),
                     None => return Some(found(af, acodec)),
                     Some(_) => {}
                 }
             }
             // RFC 3264 §6.1 tolerates a different payload type number.
-            let oc = om.codecs().into_iter().find(|oc| oc.same_codec(ac))?;
+            let oc = offered.iter().find(|oc| oc.same_codec(ac))?;
             Some(found(&oc.payload_type.to_string(), acodec))
         }
         None => listed(apt).then(|| found(af, None)),

@@ -27,9 +27,10 @@
 //! that is not in the `m=` format list
 //! ([`MediaDescription::unlisted_rtpmaps`]).
 
-use crate::attribute::{Attribute, payload_type};
+use crate::attribute::{Attribute, Candidate, payload_type};
+use crate::crypto::Crypto;
 use crate::error::{ErrorKind, FieldError, ParseError};
-use crate::lex::{end, is_token, next_field, number};
+use crate::lex::{end, is_line_safe, is_token, next_field, number};
 use crate::model::{
     AddrType, Bandwidth, BandwidthType, Connection, MediaDescription, Origin, SessionDescription,
     Timing, is_rtp_proto,
@@ -185,7 +186,7 @@ fn line_into(s: &mut SessionBuilder, kind: u8, value: &str) -> Result<(), FieldE
             }
             b'k' => once(&mut m.key, value.to_owned(), "k="),
             b'a' => {
-                m.attributes.push(Attribute::parse(value)?);
+                m.attributes.push(Attribute::parse_value(value)?);
                 Ok(())
             }
             b'v' | b'o' | b's' | b'u' | b'e' | b'p' | b't' | b'r' | b'z' => {
@@ -235,7 +236,7 @@ fn line_into(s: &mut SessionBuilder, kind: u8, value: &str) -> Result<(), FieldE
         b'z' => once(&mut s.time_zones, value.to_owned(), "z="),
         b'k' => once(&mut s.key, value.to_owned(), "k="),
         b'a' => {
-            s.attributes.push(Attribute::parse(value)?);
+            s.attributes.push(Attribute::parse_value(value)?);
             Ok(())
         }
         b'm' => {
@@ -367,10 +368,17 @@ fn media_line(value: &str) -> Result<MediaDescription, FieldError> {
     if formats.is_empty() {
         return Err(("m= fmt", ErrorKind::MissingField));
     }
+    let mut formats = formats;
     if is_rtp_proto(&proto) {
-        for f in &formats {
-            payload_type(f).map_err(|(_, k)| ("m= fmt payload type", k))?;
+        // Payload types, stored in canonical decimal form.
+        for f in &mut formats {
+            let pt = payload_type(f).map_err(|(_, k)| ("m= fmt payload type", k))?;
+            *f = pt.to_string();
         }
+    }
+    let mut seen = std::collections::HashSet::with_capacity(formats.len());
+    if !formats.iter().all(|f| seen.insert(f.as_str())) {
+        return Err(("m= fmt", ErrorKind::Duplicate));
     }
     Ok(MediaDescription {
         media,
@@ -384,4 +392,49 @@ fn media_line(value: &str) -> Result<MediaDescription, FieldError> {
         key: None,
         attributes: Vec::new(),
     })
+}
+
+/// Runs a one-line value parser, reporting errors at line 1.
+fn one_line<T>(s: &str, f: impl FnOnce(&str) -> Result<T, FieldError>) -> Result<T, ParseError> {
+    let err = |(field, kind): FieldError| ParseError {
+        line: 1,
+        field,
+        kind,
+    };
+    if !is_line_safe(s) {
+        return Err(err(("line", ErrorKind::Syntax)));
+    }
+    f(s).map_err(err)
+}
+
+impl core::str::FromStr for Attribute {
+    type Err = ParseError;
+
+    /// Parses one attribute, with or without the leading `a=`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        one_line(s.strip_prefix("a=").unwrap_or(s), Attribute::parse_value)
+    }
+}
+
+impl core::str::FromStr for Candidate {
+    type Err = ParseError;
+
+    /// Parses a candidate, with or without `a=candidate:` / `candidate:`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let v = s.strip_prefix("a=").unwrap_or(s);
+        one_line(
+            v.strip_prefix("candidate:").unwrap_or(v),
+            Candidate::parse_value,
+        )
+    }
+}
+
+impl core::str::FromStr for Crypto {
+    type Err = ParseError;
+
+    /// Parses a crypto line, with or without `a=crypto:` / `crypto:`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let v = s.strip_prefix("a=").unwrap_or(s);
+        one_line(v.strip_prefix("crypto:").unwrap_or(v), Crypto::parse_value)
+    }
 }

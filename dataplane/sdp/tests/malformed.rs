@@ -3,6 +3,15 @@
 mod common;
 
 use common::{FIXTURES, fixture_bytes};
+use ferrovox_sdp::attribute::Direction;
+use ferrovox_sdp::codec::{CodecSelector, NewCodec, add_codec, strip_codecs};
+use ferrovox_sdp::crypto::Crypto;
+use ferrovox_sdp::offer_answer::check_answer;
+use ferrovox_sdp::origin::{OriginTracker, Side};
+use ferrovox_sdp::rewrite::{
+    AddressRewrite, RtcpEndpoint, make_plain, make_sdes, remove_ice, rewrite_addresses,
+    set_direction, set_media_endpoint,
+};
 use ferrovox_sdp::{ErrorKind, ParseError, SessionDescription};
 
 const GOOD: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
@@ -92,6 +101,13 @@ fn bad_media_lines() {
     assert_eq!(
         err(&with_line(6, "m=audio 4000 RTP/AVP PCMU")).kind,
         ErrorKind::InvalidNumber
+    );
+    let e = err(&with_line(6, "m=audio 4000 RTP/AVP 0 8 0"));
+    assert_eq!((e.field, e.kind), ("m= fmt", ErrorKind::Duplicate));
+    // "08" is payload type 8 as well.
+    assert_eq!(
+        err(&with_line(6, "m=audio 4000 RTP/AVP 8 08")).kind,
+        ErrorKind::Duplicate
     );
 }
 
@@ -291,6 +307,42 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
     out
 }
 
+/// What an anchoring relay does to an offer: every rewrite in the crate.
+fn relay_pipeline(sdp: &SessionDescription, to_srtp: bool) -> SessionDescription {
+    let ip = "203.0.113.5".parse().expect("literal");
+    let mut r = sdp.clone();
+    rewrite_addresses(&mut r, &AddressRewrite::all(ip));
+    remove_ice(&mut r);
+    for m in &mut r.media {
+        if m.is_rejected() {
+            continue;
+        }
+        set_media_endpoint(m, ip, 30000, RtcpEndpoint::Separate { port: 30001 });
+        make_plain(m);
+        if m.is_rtp() {
+            let pcma = NewCodec {
+                encoding: "PCMA",
+                clock_rate: 8000,
+                channels: None,
+                fmtp: None,
+                payload_type: None,
+            };
+            if add_codec(m, &pcma).is_ok() {
+                strip_codecs(m, CodecSelector::Names(&["PCMU"]));
+            }
+            if to_srtp {
+                let _ = make_sdes(
+                    m,
+                    vec![Crypto::inline(1, "AES_CM_128_HMAC_SHA1_80", "QUJD")],
+                );
+            }
+        }
+        set_direction(m, Direction::SendOnly);
+    }
+    OriginTracker::new().stamp(Side::Callee, &mut r);
+    r
+}
+
 #[test]
 fn hundred_thousand_mutations_never_panic_and_round_trip_when_accepted() {
     let fixtures: Vec<Vec<u8>> = FIXTURES.iter().map(|n| fixture_bytes(n)).collect();
@@ -305,6 +357,13 @@ fn hundred_thousand_mutations_never_panic_and_round_trip_when_accepted() {
                 let again = SessionDescription::parse(sdp.to_string().as_bytes())
                     .unwrap_or_else(|e| panic!("re-parse of accepted mutation {i} failed: {e}"));
                 assert_eq!(again, sdp, "mutation {i} changed across write");
+                // And whatever the relay does to it still parses.
+                let rewritten = relay_pipeline(&sdp, i % 2 == 0);
+                if let Err(e) = SessionDescription::parse(rewritten.to_string().as_bytes()) {
+                    panic!("rewritten mutation {i} does not parse: {e}\n{rewritten}");
+                }
+                // Offer/answer checks on arbitrary pairs return values.
+                let _ = check_answer(&sdp, &rewritten);
             }
             Err(e) => {
                 rejected += 1;

@@ -332,3 +332,51 @@ m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=sctp-port:5000\r\nm=image 
     assert_eq!(sdp.media[1].formats, ["t38"]);
     assert_eq!(sdp.to_string(), text);
 }
+
+#[test]
+fn payload_types_are_canonical_and_fmtp_matches_numerically() {
+    let text = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 008 0101\r\na=fmtp:0101 0-15\r\na=rtpmap:101 telephone-event/8000\r\n";
+    let sdp: SessionDescription = text.parse().unwrap();
+    assert_eq!(sdp.media[0].formats, ["8", "101"]);
+    assert_eq!(
+        sdp.media[0].codec(101).and_then(|c| c.fmtp),
+        Some("0-15".into())
+    );
+    assert!(sdp.to_string().contains("m=audio 4000 RTP/AVP 8 101\r\n"));
+}
+
+#[test]
+fn single_attributes_candidates_and_crypto_lines_parse_on_their_own() {
+    let a: Attribute = "a=rtpmap:8 PCMA/8000".parse().unwrap();
+    assert_eq!(a.to_string(), "rtpmap:8 PCMA/8000");
+    assert_eq!(a.name(), "rtpmap");
+    let e = "a=ptime:x".parse::<Attribute>().unwrap_err();
+    assert_eq!((e.line, e.field), (1, "a=ptime"));
+    assert!(
+        "a=tool:x\r\na=evil".parse::<Attribute>().is_err(),
+        "line breaks refused"
+    );
+
+    let c: ferrovox_sdp::attribute::Candidate =
+        "candidate:1 1 UDP 2130706431 203.0.113.5 30000 typ host"
+            .parse()
+            .unwrap();
+    assert_eq!(
+        (c.address(), c.port(), c.kind()),
+        ("203.0.113.5", 30000, "host")
+    );
+    assert_eq!(
+        Attribute::Candidate(c).to_string(),
+        "candidate:1 1 UDP 2130706431 203.0.113.5 30000 typ host"
+    );
+
+    let k: ferrovox_sdp::crypto::Crypto =
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4 UNENCRYPTED_SRTCP"
+            .parse()
+            .unwrap();
+    assert_eq!(
+        Attribute::Crypto(k).to_string(),
+        "crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4 UNENCRYPTED_SRTCP"
+    );
+}
