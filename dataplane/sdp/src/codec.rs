@@ -10,7 +10,7 @@
 //!   payload types, plus RFC 4588 `rtx` formats whose `apt=` pointed at a
 //!   removed one. `mask_codecs` returns what it removed, with the lines, so
 //!   the caller can remember it (rtpengine's `codec-mask`).
-//! - [`add_codec`]: append a codec (rtpengine's `codec-offer`) with a given
+//! - [`add_codec`] / [`add_codec_avoiding`]: append a codec (rtpengine's `codec-offer`) with a given
 //!   payload type, its static payload type, or the first free dynamic one
 //!   (96–127), writing `a=rtpmap` (also for static types) and `a=fmtp`.
 //!
@@ -18,7 +18,8 @@
 //! [`Codec::is_auxiliary`] singles them out for transcoding decisions.
 //!
 //! Not implemented: re-ordering by preference, payload type re-mapping
-//! across BUNDLEd sections, fmtp-aware codec matching (H.264 profiles).
+//! across BUNDLEd sections (only avoidance), fmtp-aware codec matching
+//! (H.264 profiles).
 
 use crate::attribute::{Attribute, Fmtp, Rtpmap, payload_type, same_format};
 use crate::error::RewriteError;
@@ -315,6 +316,19 @@ fn used_payload_types(m: &MediaDescription) -> [bool; 128] {
 /// and its payload type is returned. The `a=rtpmap`/`a=fmtp` lines go
 /// after the last existing rtpmap/fmtp/rtcp-fb line (or at the end).
 pub fn add_codec(m: &mut MediaDescription, new: &NewCodec<'_>) -> Result<u8, RewriteError> {
+    add_codec_avoiding(m, new, &[])
+}
+
+/// [`add_codec`], also treating `also_used` as taken when picking a
+/// payload type — for BUNDLE, pass the payload types of the other
+/// sections of the group (RFC 8843 §9.1: one payload type, one codec
+/// across the bundle). An explicit `payload_type` in `also_used` is
+/// refused like one in use in the section.
+pub fn add_codec_avoiding(
+    m: &mut MediaDescription,
+    new: &NewCodec<'_>,
+    also_used: &[u8],
+) -> Result<u8, RewriteError> {
     if !m.is_rtp() {
         return Err(RewriteError::NotRtp);
     }
@@ -334,7 +348,12 @@ pub fn add_codec(m: &mut MediaDescription, new: &NewCodec<'_>) -> Result<u8, Rew
     if let Some(existing) = m.codecs().iter().find(|c| c.same_codec(&wanted)) {
         return Ok(existing.payload_type);
     }
-    let used = used_payload_types(m);
+    let mut used = used_payload_types(m);
+    for pt in also_used {
+        if let Some(slot) = used.get_mut(usize::from(*pt)) {
+            *slot = true;
+        }
+    }
     let is_free = |pt: u8| !used.get(usize::from(pt)).copied().unwrap_or(true);
     let pt = match new.payload_type {
         Some(pt) if pt > 127 => return Err(RewriteError::InvalidPayloadType(pt)),

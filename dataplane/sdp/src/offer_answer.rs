@@ -111,6 +111,16 @@ pub struct NegotiatedStream {
     pub direction: Direction,
 }
 
+impl NegotiatedStream {
+    /// The agreed codecs (answer's payload types), in the answerer's order.
+    pub fn codecs(&self) -> Vec<&Codec> {
+        self.formats
+            .iter()
+            .filter_map(|f| f.codec.as_ref())
+            .collect()
+    }
+}
+
 /// Whether an answer direction is allowed for an offer direction: the
 /// answerer may only send what the offerer receives and receive what the
 /// offerer sends.

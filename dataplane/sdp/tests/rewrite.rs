@@ -331,7 +331,7 @@ fn strip_static_codec_without_rtpmap() {
 m=audio 4000 RTP/AVP 0 8 18\r\na=fmtp:18 annexb=no\r\n"
             .parse()
             .unwrap();
-    strip_codecs(&mut sdp.media[0], CodecSelector::Names(&["PCMA", "g729"]));
+    strip_codecs(&mut sdp.media[0], CodecSelector::Names(&["PCMA", "g7221"]));
     assert_eq!(media_lines(&sdp, 0), ["m=audio 4000 RTP/AVP 0"]);
 }
 
@@ -473,5 +473,30 @@ a=rtpmap:99 iLBC/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
     assert_eq!(
         add_codec(&mut full.media[0], &new("L16")),
         Err(RewriteError::NoFreePayloadType)
+    );
+}
+
+#[test]
+fn bundle_payload_types_can_be_avoided() {
+    let mut sdp = fixture("chrome_webrtc.sdp");
+    // Video uses 96, 97, 102, 103; audio 111 63 9 0 8 13 110 126.
+    let video_pts: Vec<u8> = sdp.media[1].payload_types().collect();
+    let g7221 = NewCodec {
+        encoding: "G7221",
+        clock_rate: 16000,
+        channels: None,
+        fmtp: Some("bitrate=32000"),
+        payload_type: None,
+    };
+    let pt =
+        ferrovox_sdp::codec::add_codec_avoiding(&mut sdp.media[0], &g7221, &video_pts).unwrap();
+    assert_eq!(pt, 98, "96 and 97 are taken by video in the bundle");
+    assert!(media_lines(&sdp, 0).contains(&"a=fmtp:98 bitrate=32000".to_owned()));
+    let mut fixed = g7221;
+    fixed.encoding = "AMR-WB";
+    fixed.payload_type = Some(102);
+    assert_eq!(
+        ferrovox_sdp::codec::add_codec_avoiding(&mut sdp.media[0], &fixed, &video_pts),
+        Err(RewriteError::PayloadTypeInUse(102))
     );
 }
