@@ -331,7 +331,7 @@ fn strip_static_codec_without_rtpmap() {
 m=audio 4000 RTP/AVP 0 8 18\r\na=fmtp:18 annexb=no\r\n"
             .parse()
             .unwrap();
-    strip_codecs(&mut sdp.media[0], CodecSelector::Names(&["PCMA", "g7221"]));
+    strip_codecs(&mut sdp.media[0], CodecSelector::Names(&["PCMA", "g729"]));
     assert_eq!(media_lines(&sdp, 0), ["m=audio 4000 RTP/AVP 0"]);
 }
 
