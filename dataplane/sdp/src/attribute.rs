@@ -131,7 +131,8 @@ impl Attribute {
     pub(crate) fn parse_value(text: &str) -> Result<Attribute, FieldError> {
         let (name, value) = match text.split_once(':') {
             Some((n, v)) => (n, Some(v)),
-            None => (text, None),
+            // Property attributes: tolerate trailing blanks ("a=sendrecv ").
+            None => (text.trim_end_matches([' ', '\t']), None),
         };
         if !is_token(name) {
             return Err(("a= name", ErrorKind::InvalidValue));
@@ -683,6 +684,15 @@ mod tests {
         assert_eq!(c.related_port(), Some(46154));
         assert_eq!(c.extensions().len(), 2);
         assert!(Attribute::parse_value("candidate:1 1 udp 1 1.2.3.4 5 host").is_err());
+    }
+
+    #[test]
+    fn trailing_blanks_after_property_attribute() {
+        assert_eq!(
+            Attribute::parse_value("sendrecv \t"),
+            Ok(Attribute::Direction(Direction::SendRecv))
+        );
+        assert_eq!(Attribute::parse_value("rtcp-mux "), Ok(Attribute::RtcpMux));
     }
 
     #[test]

@@ -86,13 +86,15 @@ pub fn parse(input: &[u8]) -> Result<SessionDescription, ParseError> {
     };
     let mut seen_version = false;
     let mut line_no = 0usize;
-    // Line of the first m= (for reporting missing session lines).
+    // Last non-blank line, for reporting missing lines just after it.
+    let mut last_line = 0usize;
     for raw in input.split(|b| *b == b'\n') {
         line_no += 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.is_empty() {
             continue;
         }
+        last_line = line_no;
         let err = |(field, kind): FieldError| ParseError {
             line: line_no,
             field,
@@ -111,7 +113,7 @@ pub fn parse(input: &[u8]) -> Result<SessionDescription, ParseError> {
             if kind != b'v' {
                 return Err(err(("v=", ErrorKind::VersionFirst)));
             }
-            if value != "0" {
+            if value.trim_end() != "0" {
                 return Err(err(("v=", ErrorKind::UnsupportedVersion)));
             }
             seen_version = true;
@@ -121,13 +123,13 @@ pub fn parse(input: &[u8]) -> Result<SessionDescription, ParseError> {
     }
     if !seen_version {
         return Err(ParseError {
-            line: line_no.max(1),
+            line: 1,
             field: "v=",
             kind: ErrorKind::Empty,
         });
     }
     let missing = |field| ParseError {
-        line: line_no + 1,
+        line: last_line + 1,
         field,
         kind: ErrorKind::MissingLine,
     };

@@ -57,7 +57,8 @@ fn missing_version_line() {
 #[test]
 fn missing_mandatory_lines() {
     let e = err(&GOOD.replacen("o=- 1 1 IN IP4 192.0.2.1\r\n", "", 1));
-    assert_eq!((e.field, e.kind), ("o=", ErrorKind::MissingLine));
+    // Reported just after the last line (5 lines remain).
+    assert_eq!((e.line, e.field, e.kind), (6, "o=", ErrorKind::MissingLine));
     assert_eq!(err(&GOOD.replacen("s=-\r\n", "", 1)).field, "s=");
     assert_eq!(err(&GOOD.replacen("t=0 0\r\n", "", 1)).field, "t=");
     let e = err(&GOOD.replacen("c=IN IP4 192.0.2.1\r\n", "", 1));
