@@ -55,4 +55,61 @@ pub enum CodecError {
         /// The allowed range or constraint.
         reason: &'static str,
     },
+    /// libopus rejected a call (RFC 6716 decoder/encoder error codes).
+    #[error("libopus {function} failed: {kind}")]
+    Opus {
+        /// The libopus function that failed.
+        function: &'static str,
+        /// What libopus reported.
+        kind: OpusErrorKind,
+    },
+    /// A jitter-buffer packet does not fit the buffer (payload larger than
+    /// the configured slot size).
+    #[error("packet of {len} bytes exceeds the {max}-byte slot size")]
+    PacketTooLarge {
+        /// Payload length.
+        len: usize,
+        /// Slot capacity.
+        max: usize,
+    },
+}
+
+/// libopus error codes (`OPUS_BAD_ARG` … `OPUS_ALLOC_FAIL`), copyable so
+/// that [`CodecError`] stays `Clone + Eq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpusErrorKind {
+    /// `OPUS_BAD_ARG`: an argument is invalid or out of range (for example
+    /// a frame size that is not 2.5/5/10/20/40/60 ms).
+    BadArg,
+    /// `OPUS_BUFFER_TOO_SMALL`: the output buffer is too small.
+    BufferTooSmall,
+    /// `OPUS_INTERNAL_ERROR`.
+    Internal,
+    /// `OPUS_INVALID_PACKET`: the packet is corrupt or not Opus
+    /// (RFC 6716 § 3.4 requirements violated).
+    InvalidPacket,
+    /// `OPUS_UNIMPLEMENTED`.
+    Unimplemented,
+    /// `OPUS_INVALID_STATE`.
+    InvalidState,
+    /// `OPUS_ALLOC_FAIL`.
+    AllocFail,
+    /// Any other code.
+    Unknown,
+}
+
+impl core::fmt::Display for OpusErrorKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let s = match self {
+            OpusErrorKind::BadArg => "invalid argument",
+            OpusErrorKind::BufferTooSmall => "buffer too small",
+            OpusErrorKind::Internal => "internal error",
+            OpusErrorKind::InvalidPacket => "corrupted or invalid packet",
+            OpusErrorKind::Unimplemented => "unimplemented request",
+            OpusErrorKind::InvalidState => "invalid state",
+            OpusErrorKind::AllocFail => "memory allocation failed",
+            OpusErrorKind::Unknown => "unknown error",
+        };
+        f.write_str(s)
+    }
 }

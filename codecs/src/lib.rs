@@ -17,6 +17,9 @@
 //! - [`noise`]: comfort-noise generation at a given level.
 //! - [`vad`]: frame-energy voice activity detection with hangover, for
 //!   loudest-speaker mixing.
+//! - [`opus`]: Opus (RFC 6716) through the system libopus: encoder and
+//!   decoder wrappers with FEC, DTX, loss concealment, RTP clock 48000
+//!   (RFC 7587).
 //! - [`resample`]: streaming 8/16/48 kHz conversion on fixed-size frames
 //!   (wraps `rubato`).
 //! - [`signal`]: level conventions (dBm0, dBFS) and deterministic synthetic
@@ -49,8 +52,11 @@
 //! # Ok::<(), ferrovox_codecs::CodecError>(())
 //! ```
 //!
-//! Not here: Opus or any codec needing system libraries, RTP packetisation
-//! (other than the 4-byte telephone-event payload), jitter buffering, IO.
+//! The only system dependency is libopus (Debian `libopus-dev`, located
+//! with `pkg-config`), used by [`opus`].
+//!
+//! Not here: RTP header packetisation (other than the 4-byte
+//! telephone-event payload), sockets, timers or any other IO.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -61,9 +67,10 @@ pub mod g711;
 pub mod g722;
 pub mod measure;
 pub mod noise;
+pub mod opus;
 pub mod resample;
 pub mod signal;
 pub mod tone;
 pub mod vad;
 
-pub use error::CodecError;
+pub use error::{CodecError, OpusErrorKind};

@@ -1,6 +1,7 @@
 //! The per-frame paths allocate nothing: a counting global allocator
 //! observes zero allocations while frames are encoded, decoded, detected,
-//! generated, classified and resampled (construction may allocate).
+//! generated, classified and resampled, through Opus encode/decode/PLC/FEC
+//! (construction may allocate).
 //! This binary holds a single test so no other thread allocates meanwhile.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -10,6 +11,7 @@ use ferrovox_codecs::dtmf::{DetectorConfig, Digit, DtmfDetector, DtmfGenerator};
 use ferrovox_codecs::g711::{decode_alaw, decode_ulaw, encode_alaw, encode_ulaw};
 use ferrovox_codecs::g722::{G722Decoder, G722Encoder};
 use ferrovox_codecs::noise::ComfortNoise;
+use ferrovox_codecs::opus::{MAX_PACKET_BYTES, OpusConfig, OpusDecoder, OpusEncoder};
 use ferrovox_codecs::resample::{FrameResampler, Rate};
 use ferrovox_codecs::signal::SpeechLike;
 use ferrovox_codecs::tone::{CallProgress, ToneGenerator, tone_plan};
@@ -59,6 +61,14 @@ fn frame_paths_do_not_allocate() {
     let mut pcm48 = [0i16; 960];
     let mut codes = [0u8; 160];
     let mut reports = 0usize;
+    let mut opus_cfg = OpusConfig::voip(16000);
+    opus_cfg.fec = true;
+    opus_cfg.dtx = true;
+    opus_cfg.packet_loss_percent = 10;
+    let mut opus_enc = OpusEncoder::new(&opus_cfg).expect("valid");
+    let mut opus_dec = OpusDecoder::new(16000).expect("valid");
+    let mut opus_packet = [0u8; MAX_PACKET_BYTES];
+    let mut opus_bytes = 0usize;
 
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     for _ in 0..100 {
@@ -77,6 +87,16 @@ fn frame_paths_do_not_allocate() {
         vad.process(&pcm8);
         up.process(&pcm8, &mut pcm48).expect("sized");
         down.process(&pcm16, &mut pcm8).expect("sized");
+        speech16.fill(&mut pcm16);
+        let len = opus_enc.encode(&pcm16, &mut opus_packet).expect("sized");
+        opus_bytes += len;
+        opus_dec
+            .decode(&opus_packet[..len], &mut pcm16)
+            .expect("sized");
+        opus_dec.conceal(&mut pcm16).expect("sized");
+        opus_dec
+            .decode_fec(&opus_packet[..len], &mut pcm16)
+            .expect("sized");
     }
     let after = ALLOCATIONS.load(Ordering::SeqCst);
     assert_eq!(after - before, 0, "allocations on the per-frame paths");
@@ -89,4 +109,5 @@ fn frame_paths_do_not_allocate() {
     drop(v);
     // The DTMF digit was generated and heard, so the loop did real work.
     assert!(reports >= 1, "the generated digit was detected");
+    assert!(opus_bytes > 100 * 3, "Opus encoded speech");
 }
