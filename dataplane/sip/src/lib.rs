@@ -11,6 +11,8 @@
 //! - [`rewrite`] produces forwarded requests/responses into a reusable
 //!   buffer, copying untouched spans verbatim.
 //! - [`build`] writes responses to a request (stateless 100/400/483...).
+//! - [`transaction`] is the sans-IO transaction layer (RFC 3261 §17,
+//!   RFC 6026): matching, the four state machines, one timer heap.
 //!
 //! No sockets, clocks, threads or async; no panics on input. The parser
 //! is written by hand for this product's hot path.
@@ -69,6 +71,7 @@ pub mod error;
 pub mod header;
 pub mod parse;
 pub mod rewrite;
+pub mod transaction;
 pub mod validate;
 
 pub use error::{ParseError, Result};
