@@ -12,10 +12,15 @@
 pub mod model;
 mod mysql;
 mod queries;
+pub mod record;
 mod sqlite;
 
 pub use model::{AccessKey, Customer, LIVE};
 pub use mysql::MySqlStore;
+pub use record::{
+    AuditEntry, ColumnType, Cursor, Effects, OutboxEvent, Page, PendingEvent, Record, SqlValue,
+    TableSpec,
+};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -39,6 +44,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{what} {id} already exists")]
     Conflict { what: &'static str, id: String },
+    #[error("table {table} has no column {column}")]
+    UnknownColumn { table: &'static str, column: String },
 }
 
 /// What [`Store::migrate`] did.
@@ -79,6 +86,62 @@ pub trait Store: Send + Sync + 'static {
         &self,
         token_hash: &str,
     ) -> Result<Option<AccessKey>, StoreError>;
+
+    /// Inserts a row and its effects in one transaction.
+    async fn record_insert(
+        &self,
+        table: &TableSpec,
+        record: &Record,
+        effects: &Effects,
+    ) -> Result<(), StoreError>;
+
+    /// Sets columns of a live row of `customer_id` (and `tm_update`), with its effects, in one
+    /// transaction. `false` (and nothing written) when no such live row exists.
+    async fn record_update(
+        &self,
+        table: &TableSpec,
+        customer_id: &str,
+        id: &str,
+        set: &Record,
+        effects: &Effects,
+    ) -> Result<bool, StoreError>;
+
+    /// Soft-deletes a live row of `customer_id` (tm_delete = `at`), with its effects.
+    async fn record_soft_delete(
+        &self,
+        table: &TableSpec,
+        customer_id: &str,
+        id: &str,
+        at: chrono::NaiveDateTime,
+        effects: &Effects,
+    ) -> Result<bool, StoreError>;
+
+    /// A live row of `customer_id`.
+    async fn record_get(
+        &self,
+        table: &TableSpec,
+        customer_id: &str,
+        id: &str,
+    ) -> Result<Option<Record>, StoreError>;
+
+    /// Live rows of `customer_id`, newest first, `limit` per page, after `after`.
+    async fn record_list(
+        &self,
+        table: &TableSpec,
+        customer_id: &str,
+        limit: u32,
+        after: Option<&Cursor>,
+    ) -> Result<Page, StoreError>;
+
+    /// Outbox events not yet published, oldest first.
+    async fn outbox_pending(&self, limit: u32) -> Result<Vec<PendingEvent>, StoreError>;
+
+    /// Marks outbox events as published.
+    async fn outbox_mark_published(
+        &self,
+        seqs: &[i64],
+        at: chrono::NaiveDateTime,
+    ) -> Result<(), StoreError>;
 }
 
 /// Opens the store a URL names. SQLite files (and their directory) are created if missing;

@@ -53,4 +53,4 @@ impl MySqlStore {
     }
 }
 
-impl_store!(MySqlStore, "mysql", MIGRATOR);
+impl_store!(MySqlStore, sqlx::MySql, "mysql", MIGRATOR);

@@ -122,7 +122,76 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
 /// Implements [`crate::Store`] for a dialect's store type. The resource SQL is the same for
 /// every dialect; the type supplies `ping()` and `SCHEMA_QUERY` (table, column pairs).
 macro_rules! impl_store {
-    ($store:ty, $kind:literal, $migrator:expr) => {
+    ($store:ty, $db:ty, $kind:literal, $migrator:expr) => {
+        macro_rules! bind_value {
+            ($query:expr, $value:expr) => {
+                match $value {
+                    $crate::SqlValue::Null => $query.bind(None::<String>),
+                    $crate::SqlValue::Text(text) => $query.bind(text.clone()),
+                    $crate::SqlValue::Int(value) => $query.bind(*value),
+                    $crate::SqlValue::Time(at) => $query.bind(*at),
+                }
+            };
+        }
+
+        impl $store {
+            async fn write_effects(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                effects: &$crate::Effects,
+            ) -> Result<(), $crate::StoreError> {
+                for event in &effects.events {
+                    sqlx::query($crate::queries::OUTBOX_INSERT)
+                        .bind(event.event_id.clone())
+                        .bind(event.event_type.clone())
+                        .bind(event.payload.clone())
+                        .bind($crate::model::now())
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                if let Some(audit) = &effects.audit {
+                    sqlx::query($crate::queries::AUDIT_INSERT)
+                        .bind(audit.id.clone())
+                        .bind(audit.customer_id.clone())
+                        .bind(audit.actor.clone())
+                        .bind(audit.action.clone())
+                        .bind(audit.resource.clone())
+                        .bind(audit.resource_id.clone())
+                        .bind(audit.before.clone())
+                        .bind(audit.after.clone())
+                        .bind(audit.at)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            fn read_record(
+                table: &$crate::TableSpec,
+                row: &<$db as sqlx::Database>::Row,
+            ) -> Result<$crate::Record, $crate::StoreError> {
+                use sqlx::Row;
+                let mut record = $crate::Record::new();
+                for (name, kind) in table.columns {
+                    let value = match kind {
+                        $crate::ColumnType::Text => {
+                            $crate::SqlValue::Text(row.try_get::<String, _>(*name)?)
+                        }
+                        $crate::ColumnType::OptionalText => row
+                            .try_get::<Option<String>, _>(*name)?
+                            .map_or($crate::SqlValue::Null, $crate::SqlValue::Text),
+                        $crate::ColumnType::Int => {
+                            $crate::SqlValue::Int(row.try_get::<i64, _>(*name)?)
+                        }
+                        $crate::ColumnType::Time => {
+                            $crate::SqlValue::Time(row.try_get::<chrono::NaiveDateTime, _>(*name)?)
+                        }
+                    };
+                    record.insert(*name, value);
+                }
+                Ok(record)
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::Store for $store {
             fn kind(&self) -> &'static str {
@@ -264,6 +333,186 @@ macro_rules! impl_store {
                 .map($crate::AccessKey::try_from)
                 .transpose()
             }
+
+            async fn record_insert(
+                &self,
+                table: &$crate::TableSpec,
+                record: &$crate::Record,
+                effects: &$crate::Effects,
+            ) -> Result<(), $crate::StoreError> {
+                let sql = $crate::queries::record_sql::insert(table, record)?;
+                let mut tx = self.pool.begin().await?;
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for value in record.values() {
+                    query = bind_value!(query, value);
+                }
+                query.execute(&mut *tx).await.map_err(|e| {
+                    if $crate::queries::is_unique_violation(&e) {
+                        $crate::StoreError::Conflict {
+                            what: table.name,
+                            id: record
+                                .get("id")
+                                .and_then(|v| v.as_text())
+                                .unwrap_or_default()
+                                .to_owned(),
+                        }
+                    } else {
+                        e.into()
+                    }
+                })?;
+                Self::write_effects(&mut tx, effects).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn record_update(
+                &self,
+                table: &$crate::TableSpec,
+                customer_id: &str,
+                id: &str,
+                set: &$crate::Record,
+                effects: &$crate::Effects,
+            ) -> Result<bool, $crate::StoreError> {
+                let sql = $crate::queries::record_sql::update(table, set)?;
+                let mut tx = self.pool.begin().await?;
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for value in set.values() {
+                    query = bind_value!(query, value);
+                }
+                let result = query
+                    .bind($crate::model::now())
+                    .bind(id.to_owned())
+                    .bind(customer_id.to_owned())
+                    .bind($crate::LIVE)
+                    .execute(&mut *tx)
+                    .await?;
+                if result.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                Self::write_effects(&mut tx, effects).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn record_soft_delete(
+                &self,
+                table: &$crate::TableSpec,
+                customer_id: &str,
+                id: &str,
+                at: chrono::NaiveDateTime,
+                effects: &$crate::Effects,
+            ) -> Result<bool, $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let result = sqlx::query(sqlx::AssertSqlSafe(
+                    $crate::queries::record_sql::soft_delete(table),
+                ))
+                .bind(at)
+                .bind(at)
+                .bind(id.to_owned())
+                .bind(customer_id.to_owned())
+                .bind($crate::LIVE)
+                .execute(&mut *tx)
+                .await?;
+                if result.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                Self::write_effects(&mut tx, effects).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn record_get(
+                &self,
+                table: &$crate::TableSpec,
+                customer_id: &str,
+                id: &str,
+            ) -> Result<Option<$crate::Record>, $crate::StoreError> {
+                let row = sqlx::query(sqlx::AssertSqlSafe($crate::queries::record_sql::get(table)))
+                    .bind(id.to_owned())
+                    .bind(customer_id.to_owned())
+                    .bind($crate::LIVE)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|row| Self::read_record(table, &row)).transpose()
+            }
+
+            async fn record_list(
+                &self,
+                table: &$crate::TableSpec,
+                customer_id: &str,
+                limit: u32,
+                after: Option<&$crate::Cursor>,
+            ) -> Result<$crate::Page, $crate::StoreError> {
+                let sql = $crate::queries::record_sql::list(table, after.is_some());
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(customer_id.to_owned())
+                    .bind($crate::LIVE);
+                if let Some(cursor) = after {
+                    query = query
+                        .bind(cursor.tm_create)
+                        .bind(cursor.tm_create)
+                        .bind(cursor.id.clone());
+                }
+                // One row more than asked tells whether another page follows.
+                let rows = query
+                    .bind(i64::from(limit) + 1)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut records = rows
+                    .iter()
+                    .map(|row| Self::read_record(table, row))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let next = if records.len() > limit as usize {
+                    records.truncate(limit as usize);
+                    records.last().and_then(|last| {
+                        Some($crate::Cursor {
+                            tm_create: last.get("tm_create")?.as_time()?,
+                            id: last.get("id")?.as_text()?.to_owned(),
+                        })
+                    })
+                } else {
+                    None
+                };
+                Ok($crate::Page { records, next })
+            }
+
+            async fn outbox_pending(
+                &self,
+                limit: u32,
+            ) -> Result<Vec<$crate::PendingEvent>, $crate::StoreError> {
+                let rows: Vec<(i64, String, String)> =
+                    sqlx::query_as($crate::queries::OUTBOX_PENDING)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(seq, event_id, payload)| $crate::PendingEvent {
+                        seq,
+                        event_id,
+                        payload,
+                    })
+                    .collect())
+            }
+
+            async fn outbox_mark_published(
+                &self,
+                seqs: &[i64],
+                at: chrono::NaiveDateTime,
+            ) -> Result<(), $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for seq in seqs {
+                    sqlx::query($crate::queries::OUTBOX_MARK)
+                        .bind(at)
+                        .bind(*seq)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
         }
     };
 }
@@ -281,5 +530,89 @@ mod tests {
         assert_eq!(serde_json_array(&stored), Some(permissions));
         assert_eq!(serde_json_array("[]"), Some(vec![]));
         assert_eq!(serde_json_array("not json"), None);
+    }
+}
+
+pub(crate) const OUTBOX_INSERT: &str =
+    "INSERT INTO outbox (event_id, event_type, payload, tm_create) VALUES (?, ?, ?, ?)";
+pub(crate) const OUTBOX_PENDING: &str =
+    "SELECT seq, event_id, payload FROM outbox WHERE tm_publish IS NULL ORDER BY seq LIMIT ?";
+pub(crate) const OUTBOX_MARK: &str = "UPDATE outbox SET tm_publish = ? WHERE seq = ?";
+pub(crate) const AUDIT_INSERT: &str = "INSERT INTO audits \
+    (id, customer_id, actor, action, resource, resource_id, before_value, after_value, tm_create) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// Statement texts for generic records. Only table and column names from a [`TableSpec`]
+/// (static strings in the code) are spliced in; every value is a bound parameter.
+pub(crate) mod record_sql {
+    use crate::StoreError;
+    use crate::record::{Record, TableSpec};
+
+    fn check(table: &TableSpec, column: &str) -> Result<(), StoreError> {
+        if table.has_column(column) {
+            Ok(())
+        } else {
+            Err(StoreError::UnknownColumn {
+                table: table.name,
+                column: column.to_owned(),
+            })
+        }
+    }
+
+    pub(crate) fn insert(table: &TableSpec, record: &Record) -> Result<String, StoreError> {
+        let mut columns = Vec::with_capacity(record.len());
+        for column in record.keys() {
+            check(table, column)?;
+            columns.push(*column);
+        }
+        let placeholders = vec!["?"; columns.len()].join(", ");
+        Ok(format!(
+            "INSERT INTO {} ({}) VALUES ({placeholders})",
+            table.name,
+            columns.join(", ")
+        ))
+    }
+
+    pub(crate) fn update(table: &TableSpec, set: &Record) -> Result<String, StoreError> {
+        let mut assignments = Vec::with_capacity(set.len() + 1);
+        for column in set.keys() {
+            check(table, column)?;
+            assignments.push(format!("{column} = ?"));
+        }
+        assignments.push("tm_update = ?".to_owned());
+        Ok(format!(
+            "UPDATE {} SET {} WHERE id = ? AND customer_id = ? AND tm_delete = ?",
+            table.name,
+            assignments.join(", ")
+        ))
+    }
+
+    pub(crate) fn soft_delete(table: &TableSpec) -> String {
+        format!(
+            "UPDATE {} SET tm_delete = ?, tm_update = ? WHERE id = ? AND customer_id = ? AND tm_delete = ?",
+            table.name
+        )
+    }
+
+    pub(crate) fn get(table: &TableSpec) -> String {
+        format!(
+            "SELECT {} FROM {} WHERE id = ? AND customer_id = ? AND tm_delete = ?",
+            table.column_list(),
+            table.name
+        )
+    }
+
+    pub(crate) fn list(table: &TableSpec, after: bool) -> String {
+        let after = if after {
+            " AND (tm_create < ? OR (tm_create = ? AND id < ?))"
+        } else {
+            ""
+        };
+        format!(
+            "SELECT {} FROM {} WHERE customer_id = ? AND tm_delete = ?{after} \
+             ORDER BY tm_create DESC, id DESC LIMIT ?",
+            table.column_list(),
+            table.name
+        )
     }
 }

@@ -53,4 +53,4 @@ impl SqliteStore {
     }
 }
 
-impl_store!(SqliteStore, "sqlite", MIGRATOR);
+impl_store!(SqliteStore, sqlx::Sqlite, "sqlite", MIGRATOR);
