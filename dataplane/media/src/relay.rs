@@ -665,6 +665,11 @@ impl Relay {
         let rtcp = s.default_rtcp();
         s.rtcp_latch.reset(rtcp);
         self.call_mut(leg.call)?.streams.push(slot);
+        // The new stream's silence deadline may be earlier than the call's
+        // next check.
+        if let Some(t) = self.cfg.silence_timeout {
+            self.arm(leg.call.index, now + t);
+        }
         Ok(StreamId { slot, gen_ })
     }
 
@@ -1181,9 +1186,18 @@ impl Relay {
             }
         }
         if let Some(t) = next {
-            self.calls[index as usize].next_check = Some(t);
-            self.timers
-                .push(Reverse((t, index, self.calls[index as usize].gen_)));
+            self.arm(index, t);
+        }
+    }
+
+    /// Makes sure the call is checked at `t` at the latest: pushes a new
+    /// entry when `t` is earlier than the pending one (which then becomes
+    /// stale and is skipped when popped).
+    fn arm(&mut self, index: u32, t: Instant) {
+        let c = &mut self.calls[index as usize];
+        if c.next_check.is_none_or(|n| t < n) {
+            c.next_check = Some(t);
+            self.timers.push(Reverse((t, index, c.gen_)));
         }
     }
 }
