@@ -13,6 +13,8 @@ use uuid::Uuid;
 pub struct Caller {
     pub customer_id: Uuid,
     pub permissions: Vec<String>,
+    /// The access key used.
+    pub key_id: Uuid,
 }
 
 fn presented_key(parts: &Parts) -> Option<String> {
@@ -49,6 +51,30 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Caller {
             customer_id: key.customer_id,
             permissions: key.permissions,
+            key_id: key.id,
         })
+    }
+}
+
+impl Caller {
+    /// Fails with 403 unless the caller holds one of `permissions`.
+    pub fn require_any(&self, permissions: &[&str]) -> Result<(), ApiError> {
+        if self
+            .permissions
+            .iter()
+            .any(|held| permissions.contains(&held.as_str()))
+        {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "requires one of: {}",
+                permissions.join(", ")
+            )))
+        }
+    }
+
+    /// How the audit trail names this caller.
+    pub fn actor(&self) -> String {
+        format!("accesskey:{}", self.key_id)
     }
 }

@@ -1,4 +1,5 @@
-//! API errors as `{"error": "<code>", "message": "..."}` with the matching HTTP status.
+//! API errors as `{"error": "<code>", "message": "..."}` (plus `"field"` for invalid input)
+//! with the matching HTTP status.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -6,20 +7,48 @@ use axum::response::{IntoResponse, Response};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    #[error("{message}")]
+    Invalid { field: String, message: String },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Unavailable(String),
 }
 
 impl ApiError {
+    /// Invalid input in one field, named so a client can show it next to the field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Invalid {
+            field: field.to_owned(),
+            message: format!("{field}: {}", message.into()),
+        }
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
+            ApiError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid_argument"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "permission_denied"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        }
+    }
+}
+
+impl From<ferrovox_store::StoreError> for ApiError {
+    fn from(error: ferrovox_store::StoreError) -> Self {
+        match error {
+            ferrovox_store::StoreError::Conflict { what, id } => {
+                ApiError::Conflict(format!("{what} {id} already exists"))
+            }
+            other => ApiError::Unavailable(format!("store: {other}")),
         }
     }
 }
@@ -30,10 +59,10 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(error = %self, "request failed");
         }
-        (
-            status,
-            Json(serde_json::json!({"error": code, "message": self.to_string()})),
-        )
-            .into_response()
+        let mut body = serde_json::json!({"error": code, "message": self.to_string()});
+        if let ApiError::Invalid { field, .. } = &self {
+            body["field"] = serde_json::Value::String(field.clone());
+        }
+        (status, Json(body)).into_response()
     }
 }

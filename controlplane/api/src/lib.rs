@@ -7,9 +7,13 @@
 
 mod accesskey;
 mod auth;
+mod body;
 pub mod bootstrap;
 mod error;
 mod http_metrics;
+mod outbox;
+mod page;
+pub mod resource;
 mod routes;
 
 pub use accesskey::{generate_token, token_hash};
@@ -49,6 +53,7 @@ pub struct ControlPlane {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
+    relay: tokio::task::JoinHandle<()>,
 }
 
 impl ControlPlane {
@@ -65,7 +70,13 @@ impl ControlPlane {
                 source,
             })?;
         let addr = listener.local_addr().unwrap_or(listen);
-        let router = routes::router(routes::AppState { engines, metrics });
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let relay = outbox::spawn(engines.store.clone(), engines.bus.clone(), wake.clone());
+        let router = routes::router(routes::AppState {
+            engines,
+            metrics,
+            outbox: wake,
+        });
         let (stop, mut stopped) = watch::channel(false);
         let server = tokio::spawn(async move {
             let shutdown = async move {
@@ -79,7 +90,12 @@ impl ControlPlane {
             }
         });
         tracing::info!(%addr, "control plane listening");
-        Ok(Self { addr, stop, server })
+        Ok(Self {
+            addr,
+            stop,
+            server,
+            relay,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -90,6 +106,8 @@ impl ControlPlane {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.server.await;
+        // Unpublished events stay in the outbox for the next start.
+        self.relay.abort();
         tracing::info!(addr = %self.addr, "control plane stopped");
     }
 }

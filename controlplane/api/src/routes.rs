@@ -1,7 +1,7 @@
 //! The HTTP routes.
 
 use crate::auth::Caller;
-use crate::{ApiError, Engines, RenderMetrics, http_metrics};
+use crate::{ApiError, Engines, RenderMetrics, http_metrics, resource};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -17,10 +17,12 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 pub(crate) struct AppState {
     pub engines: Engines,
     pub metrics: RenderMetrics,
+    /// Wakes the outbox relay after a write.
+    pub outbox: std::sync::Arc<tokio::sync::Notify>,
 }
 
 pub(crate) fn router(state: AppState) -> Router {
-    Router::new()
+    resource::routes::<resource::number::Number>(Router::new(), "numbers")
         .route(
             "/health",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),

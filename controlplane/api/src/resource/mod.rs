@@ -1,0 +1,293 @@
+//! REST resources: one generic set of handlers (create, list, get, update, soft delete) for
+//! every type implementing [`Resource`].
+//!
+//! The write path is the source documents' order: the store commits the row together with its
+//! outbox events and audit entry (one transaction), then the cache entry is invalidated, then
+//! the outbox relay is woken to publish. Reads are cache-aside (`<kind>:<id>`, the resource's
+//! TTL); a cache failure is a miss, so the API keeps working while Redis is down. Another
+//! customer's resource is 404, never 403.
+
+pub mod number;
+
+use crate::auth::Caller;
+use crate::body::JsonBody;
+use crate::routes::AppState;
+use crate::{ApiError, page};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use ferrovox_contract::Event;
+use ferrovox_store::model::now;
+use ferrovox_store::{AuditEntry, Effects, OutboxEvent, Record, TableSpec};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Permissions that may change resources of their customer.
+const MANAGERS: &[&str] = &["customer_admin", "customer_manager"];
+
+/// Columns an update never touches.
+const IMMUTABLE: &[&str] = &["id", "customer_id", "tm_create", "tm_update", "tm_delete"];
+
+/// A REST resource stored in one table.
+pub trait Resource: Serialize + DeserializeOwned + Send + Sync + Sized + 'static {
+    /// Singular name: events are `<KIND>.created`, cache keys `<KIND>:<id>`.
+    const KIND: &'static str;
+    const TABLE: &'static TableSpec;
+    const CACHE_TTL: Duration;
+    type Create: DeserializeOwned + Send + 'static;
+    type Update: DeserializeOwned + Send + 'static;
+
+    /// A new resource from a create request (validated; errors name the field).
+    fn create(request: Self::Create, customer_id: Uuid, id: Uuid) -> Result<Self, ApiError>;
+    /// Applies an update request (validated; errors name the field).
+    fn update(&mut self, request: Self::Update) -> Result<(), ApiError>;
+    /// Sets `tm_delete`, for the answer to a delete.
+    fn mark_deleted(&mut self, at: chrono::NaiveDateTime);
+    fn id(&self) -> Uuid;
+    fn customer_id(&self) -> Uuid;
+    fn to_record(&self) -> Record;
+    fn from_record(record: &Record) -> Result<Self, ApiError>;
+}
+
+/// `/v1.0/<path>` and `/v1.0/<path>/{id}` for `R`.
+pub(crate) fn routes<R: Resource>(
+    router: axum::Router<AppState>,
+    path: &str,
+) -> axum::Router<AppState> {
+    router
+        .route(&format!("/v1.0/{path}"), get(list::<R>).post(create::<R>))
+        .route(
+            &format!("/v1.0/{path}/{{id}}"),
+            get(read::<R>).put(update::<R>).delete(delete::<R>),
+        )
+}
+
+fn cache_key<R: Resource>(id: Uuid) -> String {
+    format!("{}:{id}", R::KIND)
+}
+
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::invalid("id", format!("{id:?} is not a UUID")))
+}
+
+fn not_found<R: Resource>(id: Uuid) -> ApiError {
+    ApiError::NotFound(format!("{} {id} not found", R::KIND))
+}
+
+fn json_text<R: Resource>(resource: &R) -> String {
+    serde_json::to_string(resource).unwrap_or_default()
+}
+
+fn effects<R: Resource>(
+    caller: &Caller,
+    action: &str,
+    resource: &R,
+    before: Option<&R>,
+    after: Option<&R>,
+) -> Effects {
+    let event_type = format!("{}.{action}d", R::KIND);
+    let event = Event::new(
+        event_type.clone(),
+        "control",
+        serde_json::to_value(after.or(before).unwrap_or(resource)).unwrap_or_default(),
+    );
+    Effects {
+        events: vec![OutboxEvent {
+            event_id: event.event_id.to_string(),
+            event_type,
+            payload: serde_json::to_string(&event).unwrap_or_default(),
+        }],
+        audit: Some(AuditEntry {
+            id: Uuid::new_v4().to_string(),
+            customer_id: caller.customer_id.to_string(),
+            actor: caller.actor(),
+            action: action.to_owned(),
+            resource: R::KIND.to_owned(),
+            resource_id: resource.id().to_string(),
+            before: before.map(json_text),
+            after: after.map(json_text),
+            at: now(),
+        }),
+    }
+}
+
+/// Reads through the cache; `None` if the caller's customer has no such live resource.
+async fn load<R: Resource>(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<Option<R>, ApiError> {
+    let cache = &state.engines.cache;
+    match cache.get(&cache_key::<R>(id)).await {
+        Ok(Some(bytes)) => {
+            if let Ok(resource) = serde_json::from_slice::<R>(&bytes) {
+                return Ok((resource.customer_id() == caller.customer_id).then_some(resource));
+            }
+        }
+        Ok(None) => {}
+        Err(error) => tracing::debug!(%error, "cache read failed; reading the store"),
+    }
+    let record = state
+        .engines
+        .store
+        .record_get(R::TABLE, &caller.customer_id.to_string(), &id.to_string())
+        .await?;
+    let Some(record) = record else {
+        return Ok(None);
+    };
+    let resource = R::from_record(&record)?;
+    if let Ok(bytes) = serde_json::to_vec(&resource)
+        && let Err(error) = cache.set(&cache_key::<R>(id), &bytes, R::CACHE_TTL).await
+    {
+        tracing::debug!(%error, "cache write failed");
+    }
+    Ok(Some(resource))
+}
+
+async fn invalidate<R: Resource>(state: &AppState, id: Uuid) {
+    if let Err(error) = state.engines.cache.delete(&cache_key::<R>(id)).await {
+        // The entry expires with its TTL; until then readers may see the old value.
+        tracing::warn!(%error, kind = R::KIND, %id, "cache invalidation failed");
+    }
+}
+
+async fn create<R: Resource>(
+    caller: Caller,
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<R::Create>,
+) -> Result<(StatusCode, Json<R>), ApiError> {
+    caller.require_any(MANAGERS)?;
+    let resource = R::create(request, caller.customer_id, Uuid::new_v4())?;
+    let effects = effects(&caller, "create", &resource, None, Some(&resource));
+    state
+        .engines
+        .store
+        .record_insert(R::TABLE, &resource.to_record(), &effects)
+        .await?;
+    state.outbox.notify_one();
+    Ok((StatusCode::CREATED, Json(resource)))
+}
+
+async fn read<R: Resource>(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<R>, ApiError> {
+    let id = parse_id(&id)?;
+    load::<R>(&state, &caller, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| not_found::<R>(id))
+}
+
+/// A page of resources and the token of the next one.
+#[derive(Serialize)]
+struct ListResponse<R> {
+    result: Vec<R>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+}
+
+async fn list<R: Resource>(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(query): Query<page::PageQuery>,
+) -> Result<Json<ListResponse<R>>, ApiError> {
+    let (size, after) = query.parse()?;
+    let page = state
+        .engines
+        .store
+        .record_list(
+            R::TABLE,
+            &caller.customer_id.to_string(),
+            size,
+            after.as_ref(),
+        )
+        .await?;
+    let result = page
+        .records
+        .iter()
+        .map(R::from_record)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(ListResponse {
+        result,
+        next_page_token: page.next.as_ref().map(page::encode_token),
+    }))
+}
+
+async fn update<R: Resource>(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<R::Update>,
+) -> Result<Json<R>, ApiError> {
+    caller.require_any(MANAGERS)?;
+    let id = parse_id(&id)?;
+    let before = load::<R>(&state, &caller, id)
+        .await?
+        .ok_or_else(|| not_found::<R>(id))?;
+    let mut after = R::from_record(&before.to_record())?;
+    after.update(request)?;
+    let set: Record = after
+        .to_record()
+        .into_iter()
+        .filter(|(column, _)| !IMMUTABLE.contains(column))
+        .collect();
+    let effects = effects(&caller, "update", &after, Some(&before), Some(&after));
+    let updated = state
+        .engines
+        .store
+        .record_update(
+            R::TABLE,
+            &caller.customer_id.to_string(),
+            &id.to_string(),
+            &set,
+            &effects,
+        )
+        .await?;
+    invalidate::<R>(&state, id).await;
+    if !updated {
+        return Err(not_found::<R>(id));
+    }
+    state.outbox.notify_one();
+    // Re-read so the answer carries the stored tm_update.
+    load::<R>(&state, &caller, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| not_found::<R>(id))
+}
+
+async fn delete<R: Resource>(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<R>, ApiError> {
+    caller.require_any(MANAGERS)?;
+    let id = parse_id(&id)?;
+    let mut resource = load::<R>(&state, &caller, id)
+        .await?
+        .ok_or_else(|| not_found::<R>(id))?;
+    let effects = effects(&caller, "delete", &resource, Some(&resource), None);
+    let at = now();
+    let deleted = state
+        .engines
+        .store
+        .record_soft_delete(
+            R::TABLE,
+            &caller.customer_id.to_string(),
+            &id.to_string(),
+            at,
+            &effects,
+        )
+        .await?;
+    resource.mark_deleted(at);
+    invalidate::<R>(&state, id).await;
+    if !deleted {
+        return Err(not_found::<R>(id));
+    }
+    state.outbox.notify_one();
+    Ok(Json(resource))
+}

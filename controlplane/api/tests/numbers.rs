@@ -1,0 +1,354 @@
+//! The numbers resource end to end: CRUD, validation, pagination, soft delete, tenancy,
+//! permissions, cache invalidation and outbox events — on the embedded engines and on real
+//! MariaDB/Redis/RabbitMQ.
+
+use ferrovox_contract::{AmqpBus, Bus, MemoryBus};
+use ferrovox_control::{ControlPlane, Engines, generate_token, token_hash};
+use ferrovox_store::model::now;
+use ferrovox_store::{AccessKey, Customer, LIVE, Store};
+use ferrovox_testkit::devstack::DevStack;
+use ferrovox_testkit::ports::{free_tcp_port, loopback};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+fn metrics() -> ferrovox_control::RenderMetrics {
+    Arc::new(String::new)
+}
+
+/// A customer with one access key holding `permissions`; returns the key.
+async fn customer_with_key(store: &dyn Store, permissions: &[&str]) -> String {
+    let at = now();
+    let customer = Customer {
+        id: Uuid::new_v4(),
+        name: "c".into(),
+        detail: String::new(),
+        email: String::new(),
+        webhook_method: "POST".into(),
+        webhook_uri: String::new(),
+        webhook_secret: "s".into(),
+        tm_create: at,
+        tm_update: at,
+        tm_delete: LIVE,
+    };
+    store.customer_create(&customer).await.unwrap();
+    let token = generate_token();
+    store
+        .accesskey_create(&AccessKey {
+            id: Uuid::new_v4(),
+            customer_id: customer.id,
+            name: "k".into(),
+            detail: String::new(),
+            token_hash: token_hash(&token),
+            token_prefix: token[..7].to_owned(),
+            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+            tm_expire: at + chrono::Duration::days(1),
+            tm_create: at,
+            tm_update: at,
+            tm_delete: LIVE,
+        })
+        .await
+        .unwrap();
+    token
+}
+
+struct Api {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("Authorization", format!("AccessKey {key}"));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")),
+        )
+    }
+}
+
+async fn numbers_behave(engines: Engines) {
+    engines.store.migrate().await.unwrap();
+    let owner = customer_with_key(engines.store.as_ref(), &["customer_admin"]).await;
+    let stranger = customer_with_key(engines.store.as_ref(), &["customer_admin"]).await;
+    let agent = customer_with_key(engines.store.as_ref(), &["agent_user"]).await;
+    let mut events = engines.bus.subscribe("number.*").await.unwrap();
+    let control = ControlPlane::start(loopback(free_tcp_port()), engines.clone(), metrics())
+        .await
+        .unwrap();
+    let api = Api {
+        base: format!("http://{}", control.addr()),
+        client: reqwest::Client::new(),
+    };
+
+    // Create.
+    let flow = Uuid::new_v4().to_string();
+    let (status, created) = api
+        .call(
+            Method::POST,
+            "/v1.0/numbers",
+            &owner,
+            Some(json!({"number": "+15551230000", "flow_id": flow, "name": "main"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["number"], "+15551230000");
+    assert_eq!(created["flow_id"], flow);
+    assert_eq!(created["status"], "active");
+    assert!(
+        created["tm_delete"]
+            .as_str()
+            .unwrap()
+            .starts_with("9999-01-01")
+    );
+    assert_eq!(
+        api.call(Method::GET, &format!("/v1.0/numbers/{id}"), &owner, None)
+            .await,
+        (200, created.clone())
+    );
+
+    // Validation names the field.
+    for (body, field) in [
+        (json!({"number": "5551230000"}), "number"),
+        (json!({"number": "+0123"}), "number"),
+        (
+            json!({"number": "+15551230001", "flow_id": "not-a-uuid"}),
+            "flow_id",
+        ),
+        (json!({"number": "+15551230001", "colour": "red"}), "body"),
+        (json!({"name": "no number"}), "body"),
+    ] {
+        let (status, error) = api
+            .call(Method::POST, "/v1.0/numbers", &owner, Some(body.clone()))
+            .await;
+        assert_eq!(
+            (status, error["error"].as_str(), error["field"].as_str()),
+            (400, Some("invalid_argument"), Some(field)),
+            "{body} -> {error}"
+        );
+    }
+    let (status, error) = api
+        .call(Method::GET, "/v1.0/numbers/not-a-uuid", &owner, None)
+        .await;
+    assert_eq!((status, error["field"].as_str()), (400, Some("id")));
+    let (status, error) = api
+        .call(Method::GET, "/v1.0/numbers?page_size=1000", &owner, None)
+        .await;
+    assert_eq!((status, error["field"].as_str()), (400, Some("page_size")));
+
+    // Update, then read at once: never the old value (the cache entry was invalidated).
+    let (status, updated) = api
+        .call(
+            Method::PUT,
+            &format!("/v1.0/numbers/{id}"),
+            &owner,
+            Some(json!({"name": "sales", "flow_id": null})),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(
+        (updated["name"].as_str(), &updated["flow_id"]),
+        (Some("sales"), &Value::Null)
+    );
+    let (_, read) = api
+        .call(Method::GET, &format!("/v1.0/numbers/{id}"), &owner, None)
+        .await;
+    assert_eq!(read["name"], "sales");
+    assert_eq!(read["flow_id"], Value::Null);
+
+    // Another customer's number does not exist for them; an agent cannot manage numbers.
+    for method in [Method::GET, Method::DELETE] {
+        let (status, body) = api
+            .call(
+                method.clone(),
+                &format!("/v1.0/numbers/{id}"),
+                &stranger,
+                None,
+            )
+            .await;
+        assert_eq!(status, 404, "{method} by another customer: {body}");
+    }
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            &format!("/v1.0/numbers/{id}"),
+            &stranger,
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (_, theirs) = api
+        .call(Method::GET, "/v1.0/numbers", &stranger, None)
+        .await;
+    assert_eq!(theirs["result"], json!([]));
+    let (status, error) = api
+        .call(
+            Method::POST,
+            "/v1.0/numbers",
+            &agent,
+            Some(json!({"number": "+15550000001"})),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (403, Some("permission_denied"))
+    );
+
+    // Pagination across several pages: every number once, newest first.
+    for i in 0..24 {
+        let (status, body) = api
+            .call(
+                Method::POST,
+                "/v1.0/numbers",
+                &owner,
+                Some(json!({"number": format!("+1555999{i:04}")})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &token {
+            Some(token) => format!("/v1.0/numbers?page_size=10&page_token={token}"),
+            None => "/v1.0/numbers?page_size=10".to_owned(),
+        };
+        let (status, page) = api.call(Method::GET, &path, &owner, None).await;
+        assert_eq!(status, 200, "{page}");
+        pages += 1;
+        seen.extend(
+            page["result"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["number"].as_str().unwrap().to_owned()),
+        );
+        match page["next_page_token"].as_str() {
+            Some(next) => token = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 25);
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("+15559990023"),
+        "newest first"
+    );
+    assert_eq!(seen.last().map(String::as_str), Some("+15551230000"));
+
+    // Soft delete: answered with tm_delete set, then invisible.
+    let (status, deleted) = api
+        .call(Method::DELETE, &format!("/v1.0/numbers/{id}"), &owner, None)
+        .await;
+    assert_eq!(status, 200, "{deleted}");
+    assert!(
+        !deleted["tm_delete"].as_str().unwrap().starts_with("9999"),
+        "{deleted}"
+    );
+    assert_eq!(
+        api.call(Method::GET, &format!("/v1.0/numbers/{id}"), &owner, None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        api.call(Method::DELETE, &format!("/v1.0/numbers/{id}"), &owner, None)
+            .await
+            .0,
+        404
+    );
+    let (_, page) = api
+        .call(Method::GET, "/v1.0/numbers?page_size=100", &owner, None)
+        .await;
+    assert_eq!(page["result"].as_array().unwrap().len(), 24);
+
+    // Events left through the outbox: created, updated, 24 created, deleted — each once.
+    let mut received = Vec::new();
+    while received.len() < 27 {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {} events arrived: {received:?}", received.len()))
+            .unwrap();
+        received.push((
+            event.event_type.clone(),
+            event.data["id"].as_str().unwrap_or_default().to_owned(),
+            event.event_id,
+        ));
+    }
+    assert_eq!(
+        (received[0].0.as_str(), received[0].1.as_str()),
+        ("number.created", id.as_str())
+    );
+    assert_eq!(
+        (received[1].0.as_str(), received[1].1.as_str()),
+        ("number.updated", id.as_str())
+    );
+    assert_eq!(
+        (received[26].0.as_str(), received[26].1.as_str()),
+        ("number.deleted", id.as_str())
+    );
+    let unique: std::collections::HashSet<_> = received.iter().map(|r| r.2).collect();
+    assert_eq!(unique.len(), 27, "every event has its own event_id");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), events.next())
+            .await
+            .is_err(),
+        "no duplicates"
+    );
+    control.shutdown().await;
+}
+
+#[tokio::test]
+async fn numbers_on_the_embedded_engines() {
+    let dir = tempfile::tempdir().unwrap();
+    numbers_behave(Engines {
+        store: ferrovox_store::open(&format!("sqlite://{}/f.db", dir.path().display()))
+            .await
+            .unwrap(),
+        cache: ferrovox_cache::open("memory://").unwrap(),
+        bus: Arc::new(MemoryBus::new()),
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn numbers_on_mariadb_redis_rabbitmq() {
+    let stack = DevStack::get();
+    let bus = Arc::new(
+        AmqpBus::new(&stack.bus_url, &format!("test-{}", Uuid::new_v4().simple())).unwrap(),
+    );
+    for _ in 0..100 {
+        if bus.check().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    numbers_behave(Engines {
+        store: ferrovox_store::open(&stack.fresh_mysql_database().unwrap())
+            .await
+            .unwrap(),
+        cache: ferrovox_cache::open(&stack.cache_url).unwrap(),
+        bus,
+    })
+    .await;
+}
