@@ -17,6 +17,8 @@
 //! - [`noise`]: comfort-noise generation at a given level.
 //! - [`vad`]: frame-energy voice activity detection with hangover, for
 //!   loudest-speaker mixing.
+//! - [`jitter`]: sans-IO adaptive RTP jitter buffer (late, duplicate,
+//!   reordered packets, wrap, resync, clock drift) driven by a sample clock.
 //! - [`opus`]: Opus (RFC 6716) through the system libopus: encoder and
 //!   decoder wrappers with FEC, DTX, loss concealment, RTP clock 48000
 //!   (RFC 7587).
@@ -65,6 +67,7 @@ pub mod dtmf;
 mod error;
 pub mod g711;
 pub mod g722;
+pub mod jitter;
 pub mod measure;
 pub mod noise;
 pub mod opus;

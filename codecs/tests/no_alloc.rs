@@ -1,7 +1,7 @@
 //! The per-frame paths allocate nothing: a counting global allocator
 //! observes zero allocations while frames are encoded, decoded, detected,
 //! generated, classified and resampled, through Opus encode/decode/PLC/FEC
-//! (construction may allocate).
+//! and through the jitter buffer's push/pop (construction may allocate).
 //! This binary holds a single test so no other thread allocates meanwhile.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ferrovox_codecs::dtmf::{DetectorConfig, Digit, DtmfDetector, DtmfGenerator};
 use ferrovox_codecs::g711::{decode_alaw, decode_ulaw, encode_alaw, encode_ulaw};
 use ferrovox_codecs::g722::{G722Decoder, G722Encoder};
+use ferrovox_codecs::jitter::{JitterBuffer, JitterConfig, Playout};
 use ferrovox_codecs::noise::ComfortNoise;
 use ferrovox_codecs::opus::{MAX_PACKET_BYTES, OpusConfig, OpusDecoder, OpusEncoder};
 use ferrovox_codecs::resample::{FrameResampler, Rate};
@@ -69,6 +70,9 @@ fn frame_paths_do_not_allocate() {
     let mut opus_dec = OpusDecoder::new(16000).expect("valid");
     let mut opus_packet = [0u8; MAX_PACKET_BYTES];
     let mut opus_bytes = 0usize;
+    let mut jb = JitterBuffer::new(&JitterConfig::new(8000, 160)).expect("valid");
+    let mut jb_out = [0u8; 1500];
+    let mut jb_frames = 0usize;
 
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     for _ in 0..100 {
@@ -98,6 +102,20 @@ fn frame_paths_do_not_allocate() {
             .decode_fec(&opus_packet[..len], &mut pcm16)
             .expect("sized");
     }
+    for k in 0..300u32 {
+        // Reordered pairs and a duplicate now and then.
+        let seq = if k % 2 == 0 { k + 1 } else { k - 1 };
+        let now = u64::from(k) * 160 + 400;
+        jb.push(now, 1, seq as u16, seq * 160, &codes)
+            .expect("fits");
+        if k % 7 == 0 {
+            jb.push(now, 1, seq as u16, seq * 160, &codes)
+                .expect("fits");
+        }
+        if let Playout::Frame { .. } = jb.pop(now + 80, &mut jb_out).expect("fits") {
+            jb_frames += 1;
+        }
+    }
     let after = ALLOCATIONS.load(Ordering::SeqCst);
     assert_eq!(after - before, 0, "allocations on the per-frame paths");
     // The counter does see allocations.
@@ -110,4 +128,5 @@ fn frame_paths_do_not_allocate() {
     // The DTMF digit was generated and heard, so the loop did real work.
     assert!(reports >= 1, "the generated digit was detected");
     assert!(opus_bytes > 100 * 3, "Opus encoded speech");
+    assert!(jb_frames > 250, "the jitter buffer played frames");
 }
