@@ -20,7 +20,8 @@
 //!
 //! Not implemented: the direct µ-law ↔ A-law conversion tables of G.711
 //! Tables 3 and 4 (transcode by decoding and re-encoding instead), and
-//! G.711 Appendix I/II (packet-loss concealment, comfort noise).
+//! G.711 Appendix II (comfort noise payload). Appendix I packet-loss
+//! concealment is in [`crate::plc`].
 
 use crate::CodecError;
 

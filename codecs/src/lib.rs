@@ -22,6 +22,8 @@
 //! - [`opus`]: Opus (RFC 6716) through the system libopus: encoder and
 //!   decoder wrappers with FEC, DTX, loss concealment, RTP clock 48000
 //!   (RFC 7587).
+//! - [`plc`]: G.711 Appendix I packet-loss concealment (pitch-period
+//!   repetition, overlap-add, attenuation) for 8 and 16 kHz PCM.
 //! - [`resample`]: streaming 8/16/48 kHz conversion on fixed-size frames
 //!   (wraps `rubato`).
 //! - [`signal`]: level conventions (dBm0, dBFS) and deterministic synthetic
@@ -71,6 +73,7 @@ pub mod jitter;
 pub mod measure;
 pub mod noise;
 pub mod opus;
+pub mod plc;
 pub mod resample;
 pub mod signal;
 pub mod tone;

@@ -1,7 +1,7 @@
 //! The per-frame paths allocate nothing: a counting global allocator
 //! observes zero allocations while frames are encoded, decoded, detected,
 //! generated, classified and resampled, through Opus encode/decode/PLC/FEC
-//! and through the jitter buffer's push/pop (construction may allocate).
+//! through G.711 Appendix I concealment, and through the jitter buffer's push/pop (construction may allocate).
 //! This binary holds a single test so no other thread allocates meanwhile.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -13,6 +13,7 @@ use ferrovox_codecs::g722::{G722Decoder, G722Encoder};
 use ferrovox_codecs::jitter::{JitterBuffer, JitterConfig, Playout};
 use ferrovox_codecs::noise::ComfortNoise;
 use ferrovox_codecs::opus::{MAX_PACKET_BYTES, OpusConfig, OpusDecoder, OpusEncoder};
+use ferrovox_codecs::plc::Plc;
 use ferrovox_codecs::resample::{FrameResampler, Rate};
 use ferrovox_codecs::signal::SpeechLike;
 use ferrovox_codecs::tone::{CallProgress, ToneGenerator, tone_plan};
@@ -73,6 +74,7 @@ fn frame_paths_do_not_allocate() {
     let mut jb = JitterBuffer::new(&JitterConfig::new(8000, 160)).expect("valid");
     let mut jb_out = [0u8; 1500];
     let mut jb_frames = 0usize;
+    let mut plc = Plc::new(8000).expect("valid");
 
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     for _ in 0..100 {
@@ -101,6 +103,14 @@ fn frame_paths_do_not_allocate() {
         opus_dec
             .decode_fec(&opus_packet[..len], &mut pcm16)
             .expect("sized");
+    }
+    for k in 0..100 {
+        speech8.fill(&mut pcm8);
+        if k % 5 == 0 {
+            plc.conceal(&mut pcm8).expect("10 ms multiple");
+        } else {
+            plc.good_frame(&mut pcm8).expect("10 ms multiple");
+        }
     }
     for k in 0..300u32 {
         // Reordered pairs and a duplicate now and then.
