@@ -177,3 +177,30 @@ fn bad_amqp_urls_are_refused() {
         Err(BusError::BadUrl { .. })
     ));
 }
+
+#[tokio::test]
+async fn amqp_durable_subscription_keeps_events_while_the_subscriber_is_away() {
+    let bus = amqp();
+    wait_ready(&bus).await;
+    let first = bus.subscribe_durable("billing", "call.*").await.unwrap();
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let hungup = Event::new("call.hungup", "control", serde_json::json!({"call": 1}));
+    bus.publish(&hungup).await.unwrap();
+    let mut again = bus.subscribe_durable("billing", "call.*").await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), again.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        got, hungup,
+        "published while nobody listened, delivered on return"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), again.next())
+            .await
+            .is_err(),
+        "once"
+    );
+    assert!(bus.subscribe_durable("bad name!", "#").await.is_err());
+}

@@ -254,12 +254,74 @@ impl Bus for AmqpBus {
     }
 
     async fn subscribe(&self, pattern: &str) -> Result<Subscription, BusError> {
+        self.start_subscription(None, pattern).await
+    }
+
+    async fn subscribe_durable(&self, name: &str, pattern: &str) -> Result<Subscription, BusError> {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(BusError::Rejected(format!(
+                "subscriber name {name:?} may contain only letters, digits, '-' and '_'"
+            )));
+        }
+        let queue = format!("{}.sub.{name}", self.inner.namespace);
+        self.start_subscription(Some(queue), pattern).await
+    }
+
+    async fn call(
+        &self,
+        node: &NodeId,
+        request: &Request,
+        timeout: Duration,
+    ) -> Result<Response, BusError> {
+        self.call_node(node, request, timeout).await
+    }
+    async fn serve(
+        &self,
+        node: &NodeId,
+        handler: Arc<dyn RequestHandler>,
+    ) -> Result<Serving, BusError> {
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let connected_now = self.current_link().is_ok();
+        let task = tokio::spawn(run_server(
+            self.inner.link.clone(),
+            self.request_queue(node),
+            handler,
+            ready_tx,
+        ));
+        let serving = Serving::new(Guard::abort_task(task));
+        if connected_now {
+            match ready_rx.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return Err(BusError::Unavailable(error)),
+                Err(_) => return Err(BusError::Unavailable("server task ended".into())),
+            }
+        }
+        Ok(serving)
+    }
+
+    async fn check(&self) -> Result<(), BusError> {
+        self.current_link().map(|_| ())
+    }
+}
+
+impl AmqpBus {
+    async fn start_subscription(
+        &self,
+        queue: Option<String>,
+        pattern: &str,
+    ) -> Result<Subscription, BusError> {
         let (tx, rx) = mpsc::unbounded_channel();
+
         let (bound_tx, bound_rx) = oneshot::channel();
         let connected_now = self.current_link().is_ok();
         let task = tokio::spawn(run_subscription(
             self.inner.link.clone(),
             self.inner.exchange.clone(),
+            queue,
             pattern.to_owned(),
             tx,
             bound_tx,
@@ -277,8 +339,7 @@ impl Bus for AmqpBus {
         }
         Ok(subscription)
     }
-
-    async fn call(
+    async fn call_node(
         &self,
         node: &NodeId,
         request: &Request,
@@ -330,36 +391,6 @@ impl Bus for AmqpBus {
         })
     }
 
-    async fn serve(
-        &self,
-        node: &NodeId,
-        handler: Arc<dyn RequestHandler>,
-    ) -> Result<Serving, BusError> {
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let connected_now = self.current_link().is_ok();
-        let task = tokio::spawn(run_server(
-            self.inner.link.clone(),
-            self.request_queue(node),
-            handler,
-            ready_tx,
-        ));
-        let serving = Serving::new(Guard::abort_task(task));
-        if connected_now {
-            match ready_rx.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => return Err(BusError::Unavailable(error)),
-                Err(_) => return Err(BusError::Unavailable("server task ended".into())),
-            }
-        }
-        Ok(serving)
-    }
-
-    async fn check(&self) -> Result<(), BusError> {
-        self.current_link().map(|_| ())
-    }
-}
-
-impl AmqpBus {
     fn forget(&self, correlation: &str) {
         self.inner
             .pending
@@ -372,6 +403,7 @@ impl AmqpBus {
 async fn run_subscription(
     mut link: watch::Receiver<Option<Arc<Link>>>,
     exchange: String,
+    queue: Option<String>,
     pattern: String,
     events: mpsc::UnboundedSender<Event>,
     bound: oneshot::Sender<Result<(), String>>,
@@ -380,16 +412,22 @@ async fn run_subscription(
     while let Some(current) = wait_for_link(&mut link).await {
         let consumer = async {
             let channel = current.connection.create_channel().await?;
+            // A named subscription survives disconnects and broker restarts; an anonymous
+            // one lives as long as its connection.
+            let options = match &queue {
+                Some(_) => QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                None => QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+            };
+            let name = queue.clone().unwrap_or_default();
             let queue = channel
-                .queue_declare(
-                    "".into(),
-                    QueueDeclareOptions {
-                        exclusive: true,
-                        auto_delete: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
+                .queue_declare(name.as_str().into(), options, FieldTable::default())
                 .await?;
             channel
                 .queue_bind(

@@ -68,6 +68,15 @@ impl Bus for MemoryBus {
         Ok(Subscription::new(rx, guard))
     }
 
+    /// In one process there is no broker to restart: a durable subscription is a plain one.
+    async fn subscribe_durable(
+        &self,
+        _name: &str,
+        pattern: &str,
+    ) -> Result<Subscription, BusError> {
+        self.subscribe(pattern).await
+    }
+
     async fn call(
         &self,
         node: &NodeId,

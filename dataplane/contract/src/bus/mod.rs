@@ -46,8 +46,14 @@ pub trait Bus: Send + Sync + 'static {
     /// event (outbox) and tries again later.
     async fn publish(&self, event: &Event) -> Result<(), BusError>;
 
-    /// Receives every event whose routing key matches `pattern` from now on.
+    /// Receives every event whose routing key matches `pattern` from now on, while this
+    /// subscription is connected.
     async fn subscribe(&self, pattern: &str) -> Result<Subscription, BusError>;
+
+    /// Like [`Bus::subscribe`], but events are kept for the subscriber `name` while it is
+    /// disconnected or the broker restarts (a durable queue), and each is acknowledged only
+    /// after it was handed over. Use it where losing an event matters (webhooks, billing).
+    async fn subscribe_durable(&self, name: &str, pattern: &str) -> Result<Subscription, BusError>;
 
     /// Sends `request` to `node` and waits for its response. Idempotent requests are retried
     /// within `timeout`; others are sent once.
