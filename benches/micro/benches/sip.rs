@@ -3,6 +3,9 @@
 //! transaction layer reads (Via branch/sent-by, CSeq, Call-ID, tags),
 //! parse + validate + proxy rewrite (new Via, Record-Route, Max-Forwards
 //! decrement) into a reused buffer, and a stateless 100 Trying.
+//! Transaction layer: server INVITE transaction create + match of a
+//! retransmission (+ removal), the same match against a table of 10,000
+//! live transactions, and a client transaction send + response match.
 
 use std::hint::black_box;
 
@@ -10,6 +13,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ferrovox_sip::Message;
 use ferrovox_sip::build::ResponseBuilder;
 use ferrovox_sip::rewrite::{RequestEdits, rewrite_request};
+use ferrovox_sip::transaction::{
+    Config, Peer, RequestOutcome, ResponseOutcome, TransactionLayer, Transport,
+};
+use std::time::Instant;
 use ferrovox_sip::validate::validate_request;
 
 fn invite() -> Vec<u8> {
@@ -121,5 +128,85 @@ fn sip(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sip);
+fn drain(layer: &mut TransactionLayer) -> usize {
+    let mut n = 0;
+    while let Some(o) = layer.poll_output() {
+        black_box(&o);
+        n += 1;
+    }
+    n
+}
+
+fn transaction(c: &mut Criterion) {
+    let buf = invite();
+    let src = Peer::new(([192, 0, 2, 10], 5060).into(), Transport::Udp);
+    let now = Instant::now();
+    let mut group = c.benchmark_group("sip_transaction");
+
+    // Server side: INVITE arrives (new transaction, 100 Trying built and
+    // queued), its retransmission is matched and answered, the transaction
+    // is removed (so the table stays the same size), outputs drained.
+    group.bench_function("server_create_match_retransmission", |b| {
+        let mut layer = TransactionLayer::new(Config::default());
+        let msg = Message::parse(&buf).unwrap();
+        b.iter(|| {
+            let RequestOutcome::New { id, .. } =
+                layer.handle_request(black_box(&msg), src, now).unwrap()
+            else {
+                unreachable!()
+            };
+            let again = layer.handle_request(black_box(&msg), src, now).unwrap();
+            debug_assert!(matches!(again, RequestOutcome::Retransmission { .. }));
+            layer.transport_error(id, now).unwrap();
+            black_box(drain(&mut layer))
+        })
+    });
+
+    // Matching a retransmission in a table of 10,000 live transactions
+    // (lookup, 100 Trying re-queued, drained); the message is parsed once.
+    group.bench_function("match_retransmission_10k_live", |b| {
+        let mut layer = TransactionLayer::new(Config::default());
+        let text = String::from_utf8(buf.clone()).unwrap();
+        for i in 0..10_000 {
+            let other = text.replace("z9hG4bK776asdhds", &format!("z9hG4bK{i:010}"));
+            let m = Message::parse(other.as_bytes()).unwrap();
+            layer.handle_request(&m, src, now).unwrap();
+        }
+        let msg = Message::parse(&buf).unwrap();
+        layer.handle_request(&msg, src, now).unwrap();
+        drain(&mut layer);
+        b.iter(|| {
+            let o = layer.handle_request(black_box(&msg), src, now).unwrap();
+            black_box(o);
+            black_box(drain(&mut layer))
+        })
+    });
+
+    // Client side: a forwarded INVITE starts a client transaction (parse,
+    // key, copy, Timers A/B armed), a 180 is matched and delivered, the
+    // transaction is removed.
+    let ringing = {
+        let m = Message::parse(&buf).unwrap();
+        let mut out = Vec::new();
+        ResponseBuilder::new(180, b"Ringing")
+            .to_tag(b"a6c85cf")
+            .write(&m, &mut out)
+            .unwrap();
+        out
+    };
+    group.bench_function("client_send_match_response", |b| {
+        let mut layer = TransactionLayer::new(Config::default());
+        let resp = Message::parse(&ringing).unwrap();
+        b.iter(|| {
+            let id = layer.send_request(black_box(&buf), src, 1, now).unwrap();
+            let o = layer.handle_response(black_box(&resp), now).unwrap();
+            debug_assert!(matches!(o, ResponseOutcome::Deliver { .. }));
+            layer.transport_error(id, now).unwrap();
+            black_box(drain(&mut layer))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, sip, transaction);
 criterion_main!(benches);
