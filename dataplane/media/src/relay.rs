@@ -910,6 +910,9 @@ impl Relay {
                     if s.rtcp_mux {
                         return self.drop_stream(slot, DropReason::UnknownPort);
                     }
+                    if matches!(classify(buf), PacketClass::Stun | PacketClass::Dtls) {
+                        return self.drop_stream(slot, DropReason::NotRtp);
+                    }
                     return self.handle_rtcp(slot, src, buf, false);
                 }
             }
@@ -922,11 +925,8 @@ impl Relay {
         match classify(buf) {
             PacketClass::Rtp => self.handle_rtp(slot, src, buf, now),
             PacketClass::Rtcp => self.handle_rtcp(slot, src, buf, true),
-            PacketClass::Unknown if buf.len() >= 2 && buf[0] >> 6 != 2 => {
-                self.drop_stream(slot, DropReason::Malformed)
-            }
-            PacketClass::Unknown if buf.len() < 2 => self.drop_stream(slot, DropReason::Malformed),
-            _ => self.drop_stream(slot, DropReason::NotRtp),
+            PacketClass::Stun | PacketClass::Dtls => self.drop_stream(slot, DropReason::NotRtp),
+            PacketClass::Unknown => self.drop_stream(slot, DropReason::Malformed),
         }
     }
 
@@ -1063,9 +1063,23 @@ impl Relay {
         let Some(to) = s.egress.to_rtcp else {
             return self.drop_stream(slot, DropReason::NoDestination);
         };
-        if s.cont.started && s.cont.in_ssrc != s.cont.out_ssrc {
-            rtcp::rewrite_sender_ssrc(buf, s.cont.in_ssrc, s.cont.out_ssrc);
+        // Keep RTCP consistent with the SSRC mapping of both directions:
+        // our sender SSRC as mapped on the way out, and report blocks about
+        // the peer's outgoing SSRC turned back into what its source uses.
+        let mapped = |c: &Continuity| {
+            (c.started && c.in_ssrc != c.out_ssrc).then_some((c.in_ssrc, c.out_ssrc))
+        };
+        let sender = mapped(&s.cont);
+        let peer = s.peer;
+        let reported = if peer == NONE {
+            None
+        } else {
+            mapped(&self.streams[peer as usize].cont).map(|(i, o)| (o, i))
+        };
+        if sender.is_some() || reported.is_some() {
+            rtcp::rewrite_ssrcs(buf, sender, reported);
         }
+        let s = &mut self.streams[slot as usize];
         let len = buf.len();
         s.counters.forwarded_packets += 1;
         s.counters.forwarded_bytes += len as u64;
@@ -1247,5 +1261,24 @@ mod tests {
         l.reset(Some(a));
         assert_eq!(l.check(b, true, 2), None);
         assert_eq!(l.check(a, true, 2), Some(false));
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// Memory per call: one table entry per stream (preallocated per port
+    /// pair), the call record and its stream-index Vec.
+    #[test]
+    fn sizes() {
+        let stream = std::mem::size_of::<Stream>();
+        let call = std::mem::size_of::<Call>();
+        println!(
+            "Stream {stream} B, Call {call} B, Event {} B",
+            std::mem::size_of::<Event>()
+        );
+        assert!(stream <= 640, "Stream grew to {stream} bytes");
+        assert!(call <= 96, "Call grew to {call} bytes");
     }
 }

@@ -360,34 +360,52 @@ pub fn validate(buf: &[u8]) -> Result<CompoundSummary, RtcpError> {
 /// compound: SR/RR sender SSRC, SDES chunk SSRCs and BYE SSRCs. Returns
 /// the number of fields rewritten. Invalid compounds are left unchanged.
 pub fn rewrite_sender_ssrc(buf: &mut [u8], from: u32, to: u32) -> usize {
+    rewrite_ssrcs(buf, Some((from, to)), None)
+}
+
+/// Rewrites SSRCs in a valid compound: `sender` = (from, to) for the
+/// fields naming the sender (SR/RR sender SSRC, SDES chunks, BYE),
+/// `reported` = (from, to) for the SSRC of SR/RR report blocks (the
+/// source being reported on). Returns the number of fields rewritten.
+/// Invalid compounds are left unchanged.
+pub fn rewrite_ssrcs(
+    buf: &mut [u8],
+    sender: Option<(u32, u32)>,
+    reported: Option<(u32, u32)>,
+) -> usize {
     if validate(buf).is_err() {
         return 0;
     }
     let mut n = 0;
     let mut off = 0;
-    let from_b = from.to_be_bytes();
-    let to_b = to.to_be_bytes();
+    let mut swap = |at: usize, map: Option<(u32, u32)>, buf: &mut [u8]| {
+        if let Some((from, to)) = map
+            && let Some(field) = buf.get_mut(at..at + 4)
+            && field == from.to_be_bytes()
+        {
+            field.copy_from_slice(&to.to_be_bytes());
+            n += 1;
+        }
+    };
     while off + 4 <= buf.len() {
         let count = usize::from(buf[off] & 0x1f);
         let pt = buf[off + 1];
         let len = 4 * (usize::from(u16::from_be_bytes([buf[off + 2], buf[off + 3]])) + 1);
         let body = off + 4;
-        let mut swap = |at: usize, buf: &mut [u8]| {
-            if buf.get(at..at + 4) == Some(&from_b[..]) {
-                buf[at..at + 4].copy_from_slice(&to_b);
-                n += 1;
-            }
-        };
         match pt {
-            PT_SR | PT_RR => swap(body, buf),
-            PT_BYE => (0..count).for_each(|i| swap(body + 4 * i, buf)),
+            PT_SR | PT_RR => {
+                swap(body, sender, buf);
+                let blocks = body + if pt == PT_SR { 24 } else { 4 };
+                (0..count).for_each(|i| swap(blocks + 24 * i, reported, buf));
+            }
+            PT_BYE => (0..count).for_each(|i| swap(body + 4 * i, sender, buf)),
             PT_SDES => {
                 let mut c = body;
                 for _ in 0..count {
                     let Some(l) = sdes_chunk_len(&buf[c..off + len]) else {
                         break;
                     };
-                    swap(c, buf);
+                    swap(c, sender, buf);
                     c += l;
                 }
             }
@@ -474,5 +492,9 @@ mod tests {
         assert!(pkts.iter().all(|p| p.sender_ssrc() == Some(0x99)));
         // The report block's SSRC is about the other source: untouched.
         assert_eq!(pkts[0].report_blocks().next().unwrap().ssrc, 0x22);
+        assert_eq!(rewrite_ssrcs(&mut b, None, Some((0x22, 0x33))), 1);
+        let p = Compound::new(&b).next().unwrap().unwrap();
+        assert_eq!(p.report_blocks().next().unwrap().ssrc, 0x33);
+        assert_eq!(p.sender_ssrc(), Some(0x99));
     }
 }

@@ -225,6 +225,12 @@ fn reanchor_keeps_ssrc_seq_and_timestamp_continuous_across_wraps() {
     let mut c1 = rr(0x3333, 2, 0, 0, 0, 0);
     forward(r.handle_packet(pa.rtp, new_dev, &mut c1, t));
     assert_eq!(&c1[4..8], &0x1111u32.to_be_bytes());
+    // The callee's reports about 0x1111 reach the new device as reports
+    // about its own SSRC.
+    let mut c2 = rr(2, 0x1111, 0, 0, 0, 0);
+    let (_, to, _) = forward(r.handle_packet(pb.rtcp, addr("198.51.100.20:6001"), &mut c2, t));
+    assert_eq!(to, addr("192.0.2.77:9001"));
+    assert_eq!(&c2[8..12], &0x3333u32.to_be_bytes());
 }
 
 #[test]
