@@ -26,6 +26,9 @@
 //!   repetition, overlap-add, attenuation) for 8 and 16 kHz PCM.
 //! - [`resample`]: streaming 8/16/48 kHz conversion on fixed-size frames
 //!   (wraps `rubato`).
+//! - [`transcode`]: PCMU/PCMA/G.722/Opus payload transcoding (decode,
+//!   conceal, resample, repacketise, encode) with RTP timestamp rescaling
+//!   and RFC 4733 events carried across.
 //! - [`signal`]: level conventions (dBm0, dBFS) and deterministic synthetic
 //!   test signals (speech-like harmonics).
 //! - [`measure`]: measurement helpers (frequency estimation, segmental SNR,
@@ -77,6 +80,7 @@ pub mod plc;
 pub mod resample;
 pub mod signal;
 pub mod tone;
+pub mod transcode;
 pub mod vad;
 
 pub use error::{CodecError, OpusErrorKind};

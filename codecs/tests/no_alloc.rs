@@ -1,7 +1,7 @@
 //! The per-frame paths allocate nothing: a counting global allocator
 //! observes zero allocations while frames are encoded, decoded, detected,
 //! generated, classified and resampled, through Opus encode/decode/PLC/FEC
-//! through G.711 Appendix I concealment, and through the jitter buffer's push/pop (construction may allocate).
+//! through G.711 Appendix I concealment, PCMU↔Opus transcoding (with gaps and telephone events), and through the jitter buffer's push/pop (construction may allocate).
 //! This binary holds a single test so no other thread allocates meanwhile.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -17,6 +17,7 @@ use ferrovox_codecs::plc::Plc;
 use ferrovox_codecs::resample::{FrameResampler, Rate};
 use ferrovox_codecs::signal::SpeechLike;
 use ferrovox_codecs::tone::{CallProgress, ToneGenerator, tone_plan};
+use ferrovox_codecs::transcode::{Codec, Leg, Transcoder, TranscoderConfig};
 use ferrovox_codecs::vad::{Vad, VadConfig};
 
 struct Counting;
@@ -75,6 +76,20 @@ fn frame_paths_do_not_allocate() {
     let mut jb_out = [0u8; 1500];
     let mut jb_frames = 0usize;
     let mut plc = Plc::new(8000).expect("valid");
+    let pcmu = Leg {
+        codec: Codec::Pcmu,
+        ptime_ms: 20,
+    };
+    let opus = Leg {
+        codec: Codec::Opus { sample_rate: 48000 },
+        ptime_ms: 20,
+    };
+    let mut to_opus = Transcoder::new(&TranscoderConfig::new(pcmu, opus)).expect("valid");
+    let mut to_pcmu = Transcoder::new(&TranscoderConfig::new(opus, pcmu)).expect("valid");
+    let mut opus_out = [0u8; MAX_PACKET_BYTES];
+    let mut opus_out_len = 0usize;
+    let mut transcoded = 0usize;
+    let event = [5u8, 0x0A, 0x03, 0x20];
 
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     for _ in 0..100 {
@@ -112,6 +127,28 @@ fn frame_paths_do_not_allocate() {
             plc.good_frame(&mut pcm8).expect("10 ms multiple");
         }
     }
+    for k in 0..100u32 {
+        speech8.fill(&mut pcm8);
+        encode_ulaw(&pcm8, &mut codes).expect("sized");
+        // Every 10th packet lost: exercises concealment.
+        if k % 10 != 9 {
+            to_opus
+                .push_audio(k * 160, &codes, |p| {
+                    opus_out[..p.payload.len()].copy_from_slice(p.payload);
+                    opus_out_len = p.payload.len();
+                    transcoded += 1;
+                })
+                .expect("valid");
+            to_pcmu
+                .push_audio(k * 960, &opus_out[..opus_out_len], |_| transcoded += 1)
+                .expect("valid");
+        }
+        if k % 25 == 0 {
+            to_opus
+                .push_event(k * 160, true, &event, |_| transcoded += 1)
+                .expect("valid");
+        }
+    }
     for k in 0..300u32 {
         // Reordered pairs and a duplicate now and then.
         let seq = if k % 2 == 0 { k + 1 } else { k - 1 };
@@ -139,4 +176,8 @@ fn frame_paths_do_not_allocate() {
     assert!(reports >= 1, "the generated digit was detected");
     assert!(opus_bytes > 100 * 3, "Opus encoded speech");
     assert!(jb_frames > 250, "the jitter buffer played frames");
+    assert!(
+        transcoded > 150,
+        "the transcoders emitted packets ({transcoded})"
+    );
 }
