@@ -1,4 +1,4 @@
-//! Who is calling: `Authorization: AccessKey <key>` or `?accesskey=<key>`.
+//! Who is calling: `Authorization: AccessKey <key>`, `?accesskey=<key>` or `?token=<key>`.
 
 use crate::ApiError;
 use crate::accesskey::token_hash;
@@ -27,7 +27,8 @@ fn presented_key(parts: &Parts) -> Option<String> {
     }
     parts.uri.query()?.split('&').find_map(|pair| {
         let (name, value) = pair.split_once('=')?;
-        (name == "accesskey").then(|| value.to_owned())
+        // `token` is what WebSocket clients pass (browsers cannot set headers on an upgrade).
+        (name == "accesskey" || name == "token").then(|| value.to_owned())
     })
 }
 

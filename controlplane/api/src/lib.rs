@@ -15,6 +15,7 @@ mod outbox;
 mod page;
 pub mod resource;
 mod routes;
+mod ws;
 
 pub use accesskey::{generate_token, token_hash};
 pub use bootstrap::{AdminKey, ensure_admin};
@@ -40,6 +41,8 @@ pub struct Engines {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
+    #[error("cannot subscribe to events for WebSocket clients: {0}")]
+    Events(#[from] ferrovox_contract::BusError),
     #[error("cannot listen on control.listen {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -72,10 +75,12 @@ impl ControlPlane {
         let addr = listener.local_addr().unwrap_or(listen);
         let wake = Arc::new(tokio::sync::Notify::new());
         let relay = outbox::spawn(engines.store.clone(), engines.bus.clone(), wake.clone());
+        let events = ws::start_fan_out(engines.bus.clone()).await?;
         let router = routes::router(routes::AppState {
             engines,
             metrics,
             outbox: wake,
+            events,
         });
         let (stop, mut stopped) = watch::channel(false);
         let server = tokio::spawn(async move {

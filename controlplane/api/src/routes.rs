@@ -19,6 +19,8 @@ pub(crate) struct AppState {
     pub metrics: RenderMetrics,
     /// Wakes the outbox relay after a write.
     pub outbox: std::sync::Arc<tokio::sync::Notify>,
+    /// Every event on the bus with its topic, for WebSocket clients.
+    pub events: tokio::sync::broadcast::Sender<std::sync::Arc<(String, ferrovox_contract::Event)>>,
 }
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -28,6 +30,7 @@ pub(crate) fn router(state: AppState) -> Router {
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
         .route("/ready", get(ready))
+        .route("/v1.0/ws", get(crate::ws::upgrade))
         .route("/metrics", get(metrics))
         .route("/v1.0/customer", get(own_customer))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
