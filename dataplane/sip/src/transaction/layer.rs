@@ -25,6 +25,9 @@ const NONE: u32 = u32::MAX;
 
 /// Flag: the prebuilt 100 Trying in `buf` has not been sent yet.
 pub(super) const FLAG_TRYING_UNSENT: u8 = 1;
+/// Flag: a 100 Trying was sent but not kept; a retransmitted INVITE in
+/// Proceeding is answered with a 100 rebuilt from it (byte-identical).
+pub(super) const FLAG_TRYING_REBUILD: u8 = 2;
 
 /// One transaction.
 #[derive(Debug)]
@@ -43,7 +46,8 @@ pub(super) struct Txn {
     /// Owned matching key ([`KeyRef::encode`]).
     pub key: Box<[u8]>,
     /// What to (re)transmit: the request, then the ACK (client INVITE);
-    /// the request (client non-INVITE); the last response (server).
+    /// the request (client non-INVITE); the last response (server; empty
+    /// until the TU answers, the immediate 100 Trying is not kept).
     pub buf: Vec<u8>,
 }
 
@@ -106,11 +110,15 @@ pub(super) fn status_code(bytes: &[u8]) -> Option<u16> {
 }
 
 impl TransactionLayer {
-    /// An empty layer. T1 is raised to at least 1 ms and T2 to at least T1
-    /// so that retransmission timers always advance.
+    /// An empty layer. T1 is kept within 1 ms – 1 h (so retransmission
+    /// timers always advance and no deadline arithmetic can overflow), T2
+    /// within T1 – 1 day and T4 within 0 – 1 day.
     pub fn new(mut config: Config) -> Self {
-        config.t1 = config.t1.max(Duration::from_millis(1));
-        config.t2 = config.t2.max(config.t1);
+        const HOUR: Duration = Duration::from_secs(3600);
+        const DAY: Duration = Duration::from_secs(86_400);
+        config.t1 = config.t1.clamp(Duration::from_millis(1), HOUR);
+        config.t2 = config.t2.clamp(config.t1, DAY);
+        config.t4 = config.t4.min(DAY);
         TransactionLayer {
             config,
             slots: Vec::new(),
@@ -380,6 +388,23 @@ impl TransactionLayer {
         });
     }
 
+    /// Queue the scratch buffer for sending to the peer of transaction
+    /// `idx`.
+    pub(super) fn send_scratch(&mut self, idx: u32) {
+        let id = self.id_of(idx);
+        let Some(dest) = self.txn(idx).map(|t| t.peer) else {
+            return;
+        };
+        let start = self.arena.len();
+        self.arena.extend_from_slice(&self.scratch);
+        self.out.push_back(Pending::Transmit {
+            id,
+            dest,
+            start,
+            end: self.arena.len(),
+        });
+    }
+
     /// Queue arbitrary bytes for sending to the peer of transaction `idx`.
     pub(super) fn send_bytes(&mut self, idx: u32, bytes: &[u8]) {
         let id = self.id_of(idx);
@@ -453,7 +478,7 @@ impl TransactionLayer {
             let id = self.id_of(idx);
             match self.txn(idx).map(|t| t.state) {
                 Some(TransactionState::ServerInvite(s)) => {
-                    self.server_invite_retransmission(idx, s)
+                    self.server_invite_retransmission(idx, s, msg)
                 }
                 Some(TransactionState::ServerNonInvite(s)) => {
                     self.server_non_invite_retransmission(idx, s)

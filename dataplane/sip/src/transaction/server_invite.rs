@@ -17,7 +17,7 @@
 //! Not here: the UAS core's 2xx retransmission timer (§13.3.1.4) and
 //! RFC 3262 reliable provisionals.
 
-use super::layer::{FLAG_TRYING_UNSENT, TransactionLayer};
+use super::layer::{FLAG_TRYING_REBUILD, FLAG_TRYING_UNSENT, TransactionLayer};
 use super::timer::Timer;
 use super::{
     Event, Peer, RequestOutcome, TransactionError, TransactionState, TryingPolicy, key::KeyRef,
@@ -48,9 +48,22 @@ impl TransactionLayer {
         now: Instant,
     ) -> Result<RequestOutcome, TransactionError> {
         let policy = self.trying_policy();
+        // The 100 Trying sent at once is not kept: a retransmitted INVITE
+        // (identical bytes) rebuilds the identical 100. Only the delayed one
+        // is prebuilt and kept, as the INVITE is gone when Timer Trying fires.
         let mut buf = Vec::new();
-        if policy != TryingPolicy::Never {
-            ResponseBuilder::new(100, b"Trying").write(msg, &mut buf)?;
+        let mut flags = 0;
+        match policy {
+            TryingPolicy::Immediate => {
+                ResponseBuilder::new(100, b"Trying").write(msg, &mut self.scratch)?;
+                flags = FLAG_TRYING_REBUILD;
+            }
+            TryingPolicy::After200ms => {
+                ResponseBuilder::new(100, b"Trying").write(msg, &mut buf)?;
+                buf.shrink_to_fit();
+                flags = FLAG_TRYING_UNSENT;
+            }
+            TryingPolicy::Never => {}
         }
         let idx = self.insert(
             key,
@@ -59,12 +72,12 @@ impl TransactionLayer {
             0,
             buf,
         )?;
+        if let Some(t) = self.txn_mut(idx) {
+            t.flags = flags;
+        }
         match policy {
-            TryingPolicy::Immediate => self.send_buf(idx),
+            TryingPolicy::Immediate => self.send_scratch(idx),
             TryingPolicy::After200ms => {
-                if let Some(t) = self.txn_mut(idx) {
-                    t.flags |= FLAG_TRYING_UNSENT;
-                }
                 self.arm(idx, Timer::Trying, now + Duration::from_millis(200));
             }
             TryingPolicy::Never => {}
@@ -76,14 +89,24 @@ impl TransactionLayer {
     }
 
     /// A retransmitted INVITE.
-    pub(super) fn server_invite_retransmission(&mut self, idx: u32, state: ServerInviteState) {
+    pub(super) fn server_invite_retransmission(
+        &mut self,
+        idx: u32,
+        state: ServerInviteState,
+        msg: &Message<'_>,
+    ) {
         match state {
             ServerInviteState::Proceeding | ServerInviteState::Completed => {
-                if self.txn(idx).is_some_and(|t| !t.buf.is_empty()) {
-                    if let Some(t) = self.txn_mut(idx) {
-                        t.flags &= !FLAG_TRYING_UNSENT;
-                    }
+                let Some(t) = self.txn_mut(idx) else { return };
+                if !t.buf.is_empty() {
+                    t.flags &= !FLAG_TRYING_UNSENT;
                     self.send_buf(idx);
+                } else if t.flags & FLAG_TRYING_REBUILD != 0
+                    && ResponseBuilder::new(100, b"Trying")
+                        .write(msg, &mut self.scratch)
+                        .is_ok()
+                {
+                    self.send_scratch(idx);
                 }
             }
             ServerInviteState::Confirmed | ServerInviteState::Accepted => {}
@@ -134,7 +157,7 @@ impl TransactionLayer {
             (Proceeding, 100..=199) => {
                 self.disarm(idx, 0);
                 if let Some(t) = self.txn_mut(idx) {
-                    t.flags &= !FLAG_TRYING_UNSENT;
+                    t.flags = 0;
                     t.buf.clear();
                     t.buf.extend_from_slice(response);
                 }
@@ -155,7 +178,7 @@ impl TransactionLayer {
             }
             (Proceeding, _) => {
                 if let Some(t) = self.txn_mut(idx) {
-                    t.flags &= !FLAG_TRYING_UNSENT;
+                    t.flags = 0;
                     t.buf.clear();
                     t.buf.extend_from_slice(response);
                 }
