@@ -430,10 +430,15 @@ impl Continuity {
 struct Counters {
     rtp_packets: u64,
     rtp_bytes: u64,
-    rtcp_packets: u64,
-    rtcp_bytes: u64,
     forwarded_packets: u64,
     forwarded_bytes: u64,
+}
+
+/// Counters off the RTP forwarding path (kept out of its cache lines).
+#[derive(Debug, Clone, Copy, Default)]
+struct ColdCounters {
+    rtcp_packets: u64,
+    rtcp_bytes: u64,
     dropped: DropCounts,
 }
 
@@ -457,6 +462,7 @@ struct Stream {
     dtmf: DtmfTracker,
     // Cold: signalling, RTCP, timers.
     rtcp_latch: Latch,
+    cold: ColdCounters,
     peer: u32,
     call: CallId,
     leg: u16,
@@ -485,6 +491,7 @@ impl Stream {
             counters: Counters::default(),
             dtmf: DtmfTracker::default(),
             rtcp_latch: Latch::default(),
+            cold: ColdCounters::default(),
             peer: NONE,
             call: CallId { index: 0, gen_: 0 },
             leg: 0,
@@ -846,11 +853,11 @@ impl Relay {
             local: self.ports.pair(stream.slot),
             rtp_packets: c.rtp_packets,
             rtp_bytes: c.rtp_bytes,
-            rtcp_packets: c.rtcp_packets,
-            rtcp_bytes: c.rtcp_bytes,
+            rtcp_packets: s.cold.rtcp_packets,
+            rtcp_bytes: s.cold.rtcp_bytes,
             forwarded_packets: c.forwarded_packets,
             forwarded_bytes: c.forwarded_bytes,
-            dropped: c.dropped,
+            dropped: s.cold.dropped,
             source: s.rtp_latch.addr,
             confirmed: s.rtp_latch.confirmed,
             ssrc: s.cont.started.then_some((s.cont.in_ssrc, s.cont.out_ssrc)),
@@ -932,7 +939,7 @@ impl Relay {
 
     #[cold]
     fn drop_stream(&mut self, slot: u32, r: DropReason) -> Action {
-        self.streams[slot as usize].counters.dropped.bump(r);
+        self.streams[slot as usize].cold.dropped.bump(r);
         self.counters.dropped += 1;
         Action::Drop(r)
     }
@@ -1042,8 +1049,8 @@ impl Relay {
         let Some(changed) = latch.check(src, s.strict, confirm) else {
             return self.drop_stream(slot, DropReason::SourceRejected);
         };
-        s.counters.rtcp_packets += 1;
-        s.counters.rtcp_bytes += buf.len() as u64;
+        s.cold.rtcp_packets += 1;
+        s.cold.rtcp_bytes += buf.len() as u64;
         if let Some(r) = summary.first_report {
             s.report = Some(r);
         }

@@ -620,3 +620,61 @@ fn three_legs_reconnect_for_transfer() {
     );
     assert_eq!(r.streams_of(c.call).unwrap().count(), 3);
 }
+
+#[test]
+fn signalling_api_errors_and_learning_without_sdp() {
+    let t0 = Instant::now();
+    let mut r = Relay::new(config()).unwrap();
+    let c1 = two_legs(
+        &mut r,
+        t0,
+        StreamOptions::default(),
+        StreamOptions::default(),
+    );
+    let c2 = two_legs(
+        &mut r,
+        t0,
+        StreamOptions::default(),
+        StreamOptions::default(),
+    );
+    assert_eq!(r.connect(c1.a, c2.b), Err(RelayError::DifferentCalls));
+    assert_eq!(r.connect(c1.a, c1.a), Err(RelayError::DifferentCalls));
+    let leg = r.leg_of(c1.b).unwrap();
+    assert_eq!((leg.call, leg.index), (c1.call, 1));
+    let bogus = ferrovox_media::LegId {
+        call: c1.call,
+        index: 9,
+    };
+    assert_eq!(
+        r.add_stream(bogus, StreamOptions::default(), t0),
+        Err(RelayError::UnknownLeg)
+    );
+    r.delete_call(c2.call).unwrap();
+    assert_eq!(r.add_leg(c2.call), Err(RelayError::UnknownCall));
+    assert_eq!(r.set_blocked(c2.a, true), Err(RelayError::UnknownStream));
+    assert_eq!(r.local_ports(c2.b), Err(RelayError::UnknownStream));
+    assert!(r.streams_of(c2.call).is_err());
+    // A new call reusing the deleted call's slot gets a distinct id.
+    let c3 = r.create_call(t0);
+    assert_ne!(c3, c2.call);
+    assert!(!r.has_call(c2.call));
+
+    // An offer without a usable address (e.g. 0.0.0.0 hold or unknown):
+    // nothing can be sent to that endpoint until it sends itself.
+    let l1 = r.add_leg(c3).unwrap();
+    let l2 = r.add_leg(c3).unwrap();
+    let x = r.add_stream(l1, StreamOptions::default(), t0).unwrap();
+    let y = r.add_stream(l2, StreamOptions::default(), t0).unwrap();
+    r.connect(x, y).unwrap();
+    let (px, py) = (r.local_ports(x).unwrap(), r.local_ports(y).unwrap());
+    let ep = addr("203.0.113.5:3000");
+    assert_eq!(
+        r.handle_packet(py.rtp, addr(CALLEE), &mut rtp(0, 1, 0, 1), t0),
+        Action::Drop(DropReason::NoDestination)
+    );
+    // ...but it latched the callee's source: the other way works now.
+    let (from, to, _) = forward(r.handle_packet(px.rtp, ep, &mut rtp(0, 1, 0, 2), t0));
+    assert_eq!((from, to), (py.rtp, addr(CALLEE)));
+    let (from, to, _) = forward(r.handle_packet(py.rtp, addr(CALLEE), &mut rtp(0, 2, 160, 1), t0));
+    assert_eq!((from, to), (px.rtp, ep));
+}
