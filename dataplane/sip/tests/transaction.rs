@@ -1106,3 +1106,92 @@ fn api_errors_are_values() {
         Err(TransactionError::BadStatusLine)
     ));
 }
+
+#[test]
+fn ack_reusing_the_invite_branch_in_accepted_goes_to_the_tu() {
+    // RFC 6026: ACKs matching a transaction in Accepted are passed up.
+    let mut l = layer();
+    let t0 = Instant::now();
+    let req = Req::default().bytes();
+    let id = new_id(
+        l.handle_request(&Message::parse(&req).unwrap(), udp(), t0)
+            .unwrap(),
+    );
+    l.respond(id, &response(&req, 200, Some("s1")), t0).unwrap();
+    let ack = Req {
+        method: "ACK",
+        to_tag: Some("s1"),
+        ..Req::default()
+    }
+    .bytes();
+    assert_eq!(
+        l.handle_request(&Message::parse(&ack).unwrap(), udp(), t0 + ms(50))
+            .unwrap(),
+        RequestOutcome::Stateless { matched: Some(id) }
+    );
+    assert_eq!(
+        l.state(id),
+        Some(TransactionState::ServerInvite(ServerInviteState::Accepted))
+    );
+}
+
+#[test]
+fn ipv6_sent_by_with_and_without_default_port() {
+    let mut l = layer();
+    let t0 = Instant::now();
+    let a = Req {
+        method: "OPTIONS",
+        sent_by: "[2001:db8::1]",
+        ..Req::default()
+    }
+    .bytes();
+    let b = Req {
+        method: "OPTIONS",
+        sent_by: "[2001:db8::1]:5060",
+        ..Req::default()
+    }
+    .bytes();
+    let id = new_id(
+        l.handle_request(&Message::parse(&a).unwrap(), udp(), t0)
+            .unwrap(),
+    );
+    assert_eq!(
+        l.handle_request(&Message::parse(&b).unwrap(), udp(), t0)
+            .unwrap(),
+        RequestOutcome::Retransmission { id }
+    );
+}
+
+#[test]
+fn late_handle_timeout_sends_one_retransmission_not_a_burst() {
+    let mut l = layer();
+    let t0 = Instant::now();
+    let req = Req::default().bytes();
+    l.send_request(&req, udp(), 0, t0).unwrap();
+    drain(&mut l);
+    // The caller oversleeps until 10 s: one retransmission, the next one
+    // T1·2 after now (not in the past).
+    l.handle_timeout(t0 + ms(10_000));
+    assert_eq!(drain(&mut l).sent.len(), 1);
+    assert_eq!(l.poll_timeout(), Some(t0 + ms(11_000)));
+    assert_eq!(l.earliest_timer_by_scan(), Some(t0 + ms(11_000)));
+}
+
+#[test]
+fn delayed_trying_is_sent_early_on_a_retransmission_and_only_once_by_the_timer() {
+    let mut l = TransactionLayer::new(Config {
+        trying: TryingPolicy::After200ms,
+        ..Config::default()
+    });
+    let t0 = Instant::now();
+    let req = Req::default().bytes();
+    let m = Message::parse(&req).unwrap();
+    new_id(l.handle_request(&m, udp(), t0).unwrap());
+    assert!(drain(&mut l).sent.is_empty());
+    l.handle_request(&m, udp(), t0 + ms(100)).unwrap();
+    assert_eq!(drain(&mut l).first_lines(), ["SIP/2.0 100 Trying"]);
+    l.handle_timeout(t0 + ms(200));
+    assert!(drain(&mut l).sent.is_empty(), "already sent");
+    l.handle_request(&m, udp(), t0 + ms(600)).unwrap();
+    assert_eq!(drain(&mut l).first_lines(), ["SIP/2.0 100 Trying"]);
+}

@@ -10,7 +10,7 @@
 //!   for messages from the network, answered immediately with what to do
 //!   with the message ([`RequestOutcome`], [`ResponseOutcome`]): hand it to
 //!   the transaction user (TU), or nothing (a retransmission was absorbed),
-//!   or pass it to the core statelessly (ACK for a 2xx, stray responses).
+//!   or pass it to the core (ACK for a 2xx; responses matching nothing).
 //!   No copy of an incoming message is made for the TU: the caller still
 //!   holds it.
 //! - [`TransactionLayer::send_request`] (new client transaction),
@@ -298,8 +298,10 @@ pub enum ResponseOutcome {
         /// The client transaction.
         id: TransactionId,
     },
-    /// No client transaction matches: pass it to the core (§18.1.2; a proxy
-    /// forwards a stray 2xx statelessly, §16.7).
+    /// No client transaction matches (§18.1.2). RFC 6026 changed what to do
+    /// with it: with the Accepted state holding INVITE client transactions
+    /// for 2xx retransmissions, a proxy no longer forwards such responses
+    /// and should discard them; a UA core may still inspect them.
     Stray,
 }
 
