@@ -24,8 +24,8 @@
 //! Trying; a lifetime slot: B/D/F/H/I/J/K/L/M). Cancelling or re-arming a
 //! slot bumps its generation in the transaction, which makes older entries
 //! stale; stale entries are dropped when they reach the top (so
-//! [`TimerHeap::peek`] after [`TimerHeap::pop_stale`] is the true earliest
-//! live deadline) and the heap is compacted when stale entries outnumber
+//! [`super::TransactionLayer::poll_timeout`] is the true earliest live
+//! deadline) and the heap is compacted when stale entries outnumber
 //! live ones. Thousands of transactions cost thousands of entries; there is
 //! no task or thread per transaction.
 
