@@ -175,7 +175,10 @@ impl TransactionLayer {
     }
 
     fn find(&self, key: &KeyRef<'_>) -> Option<u32> {
-        let h = key.hash(&self.hasher);
+        self.find_hashed(key, key.hash(&self.hasher))
+    }
+
+    fn find_hashed(&self, key: &KeyRef<'_>, h: u64) -> Option<u32> {
         let mut idx = *self.index.get(&h)?;
         while idx != NONE {
             let t = self.txn(idx)?;
@@ -195,10 +198,10 @@ impl TransactionLayer {
         user: u64,
         buf: Vec<u8>,
     ) -> Result<u32, TransactionError> {
-        if self.find(key).is_some() {
+        let hash = key.hash(&self.hasher);
+        if self.find_hashed(key, hash).is_some() {
             return Err(TransactionError::Duplicate);
         }
-        let hash = key.hash(&self.hasher);
         let next = self.index.get(&hash).copied().unwrap_or(NONE);
         let txn = Txn {
             state,
