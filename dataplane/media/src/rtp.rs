@@ -36,6 +36,7 @@ pub enum RtpError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RtpPacket<'a> {
     buf: &'a [u8],
+    head: &'a [u8; RTP_HEADER_LEN],
     payload_start: usize,
     payload_end: usize,
     ext_start: usize,
@@ -79,6 +80,7 @@ impl<'a> RtpPacket<'a> {
         }
         Ok(Self {
             buf,
+            head: h,
             payload_start: off,
             payload_end: end,
             ext_start,
@@ -86,22 +88,27 @@ impl<'a> RtpPacket<'a> {
     }
 
     /// The whole datagram.
+    #[inline]
     pub fn as_bytes(&self) -> &'a [u8] {
         self.buf
     }
     /// Padding bit.
+    #[inline]
     pub fn has_padding(&self) -> bool {
-        self.buf[0] & 0x20 != 0
+        self.head[0] & 0x20 != 0
     }
     /// Extension bit.
+    #[inline]
     pub fn has_extension(&self) -> bool {
-        self.buf[0] & 0x10 != 0
+        self.head[0] & 0x10 != 0
     }
     /// Number of CSRC identifiers.
+    #[inline]
     pub fn csrc_count(&self) -> usize {
-        usize::from(self.buf[0] & 0x0f)
+        usize::from(self.head[0] & 0x0f)
     }
     /// The `i`th CSRC, if present.
+    #[inline]
     pub fn csrc(&self, i: usize) -> Option<u32> {
         if i >= self.csrc_count() {
             return None;
@@ -109,27 +116,33 @@ impl<'a> RtpPacket<'a> {
         Some(be32(self.buf, RTP_HEADER_LEN + 4 * i))
     }
     /// Marker bit.
+    #[inline]
     pub fn marker(&self) -> bool {
-        self.buf[1] & 0x80 != 0
+        self.head[1] & 0x80 != 0
     }
     /// Payload type (7 bits).
+    #[inline]
     pub fn payload_type(&self) -> u8 {
-        self.buf[1] & 0x7f
+        self.head[1] & 0x7f
     }
     /// Sequence number.
+    #[inline]
     pub fn sequence(&self) -> u16 {
-        u16::from_be_bytes([self.buf[2], self.buf[3]])
+        u16::from_be_bytes([self.head[2], self.head[3]])
     }
     /// RTP timestamp.
+    #[inline]
     pub fn timestamp(&self) -> u32 {
-        be32(self.buf, 4)
+        u32::from_be_bytes([self.head[4], self.head[5], self.head[6], self.head[7]])
     }
     /// Synchronisation source.
+    #[inline]
     pub fn ssrc(&self) -> u32 {
-        be32(self.buf, 8)
+        u32::from_be_bytes([self.head[8], self.head[9], self.head[10], self.head[11]])
     }
     /// Header extension: profile-defined 16 bits and the extension data
     /// (without its 4-byte header).
+    #[inline]
     pub fn extension(&self) -> Option<(u16, &'a [u8])> {
         if !self.has_extension() {
             return None;
@@ -138,10 +151,12 @@ impl<'a> RtpPacket<'a> {
         Some((profile, &self.buf[self.ext_start + 4..self.payload_start]))
     }
     /// Payload, without padding.
+    #[inline]
     pub fn payload(&self) -> &'a [u8] {
         &self.buf[self.payload_start..self.payload_end]
     }
     /// Offset of the payload in the datagram.
+    #[inline]
     pub fn payload_offset(&self) -> usize {
         self.payload_start
     }
