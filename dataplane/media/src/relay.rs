@@ -225,7 +225,13 @@ pub enum RelayError {
     /// Port allocation failed.
     #[error(transparent)]
     Ports(#[from] PortError),
+    /// A configured timeout is zero or longer than [`MAX_TIMEOUT`].
+    #[error("timeouts must be between 1 ms and 10 years")]
+    BadTimeout,
 }
+
+/// Longest accepted timeout (keeps `Instant` arithmetic far from overflow).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(10 * 365 * 86400);
 
 /// Per-stream options, usually from the SDP of the leg's endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -551,6 +557,14 @@ impl Relay {
     /// Builds the forwarding table for the whole port range (the only
     /// large allocation).
     pub fn new(cfg: RelayConfig) -> Result<Self, RelayError> {
+        let timeouts = [cfg.media_timeout, cfg.final_timeout, cfg.silence_timeout];
+        if timeouts
+            .into_iter()
+            .flatten()
+            .any(|t| t < Duration::from_millis(1) || t > MAX_TIMEOUT)
+        {
+            return Err(RelayError::BadTimeout);
+        }
         let ports = PortAllocator::new(cfg.port_min, cfg.port_max)?;
         let n = ports.capacity();
         Ok(Self {

@@ -678,3 +678,23 @@ fn signalling_api_errors_and_learning_without_sdp() {
     let (from, to, _) = forward(r.handle_packet(py.rtp, addr(CALLEE), &mut rtp(0, 2, 160, 1), t0));
     assert_eq!((from, to), (px.rtp, ep));
 }
+
+#[test]
+fn zero_or_huge_timeouts_are_rejected() {
+    for bad in [Duration::ZERO, Duration::MAX] {
+        let cfg = RelayConfig {
+            media_timeout: Some(bad),
+            ..config()
+        };
+        assert_eq!(Relay::new(cfg).err(), Some(RelayError::BadTimeout));
+    }
+    let cfg = RelayConfig {
+        port_min: 5,
+        port_max: 5,
+        ..config()
+    };
+    assert!(matches!(
+        Relay::new(cfg),
+        Err(RelayError::Ports(PortError::EmptyRange(5, 5)))
+    ));
+}
