@@ -2,6 +2,7 @@
 
 use crate::ApiError;
 use crate::accesskey::token_hash;
+use crate::ratelimit::Class;
 use crate::routes::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -36,25 +37,55 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = presented_key(parts).ok_or_else(|| {
-            ApiError::Unauthorized("send Authorization: AccessKey <key> or ?accesskey=<key>".into())
-        })?;
-        let key = state
-            .engines
-            .store
-            .accesskey_by_token_hash(&token_hash(&token))
-            .await
-            .map_err(|e| ApiError::Unavailable(format!("cannot check the access key: {e}")))?
-            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked access key".into()))?;
-        if key.tm_expire <= now() {
-            return Err(ApiError::Unauthorized("access key expired".into()));
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip().to_string())
+            .unwrap_or_default();
+        let caller = authenticate(parts, state).await;
+        let now = std::time::Instant::now();
+        match &caller {
+            // Failed authentications count against the source address, like logins, so keys
+            // cannot be guessed at API speed.
+            Err(ApiError::Unauthorized(_)) => {
+                if let Err(retry_after) = state.limiter.check(Class::Login, &peer, now) {
+                    return Err(ApiError::RateLimited { retry_after });
+                }
+            }
+            Ok(caller) => {
+                if let Err(retry_after) =
+                    state
+                        .limiter
+                        .check(Class::Api, &caller.customer_id.to_string(), now)
+                {
+                    return Err(ApiError::RateLimited { retry_after });
+                }
+            }
+            Err(_) => {}
         }
-        Ok(Caller {
-            customer_id: key.customer_id,
-            permissions: key.permissions,
-            key_id: key.id,
-        })
+        caller
     }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let token = presented_key(parts).ok_or_else(|| {
+        ApiError::Unauthorized("send Authorization: AccessKey <key> or ?accesskey=<key>".into())
+    })?;
+    let key = state
+        .engines
+        .store
+        .accesskey_by_token_hash(&token_hash(&token))
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("cannot check the access key: {e}")))?
+        .ok_or_else(|| ApiError::Unauthorized("unknown or revoked access key".into()))?;
+    if key.tm_expire <= now() {
+        return Err(ApiError::Unauthorized("access key expired".into()));
+    }
+    Ok(Caller {
+        customer_id: key.customer_id,
+        permissions: key.permissions,
+        key_id: key.id,
+    })
 }
 
 impl Caller {

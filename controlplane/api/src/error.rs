@@ -19,6 +19,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("rate limit exceeded; retry in {} s", retry_after.as_secs().max(1))]
+    RateLimited { retry_after: std::time::Duration },
 }
 
 impl ApiError {
@@ -38,6 +40,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
         }
     }
 }
@@ -63,6 +66,16 @@ impl IntoResponse for ApiError {
         if let ApiError::Invalid { field, .. } = &self {
             body["field"] = serde_json::Value::String(field.clone());
         }
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let ApiError::RateLimited { retry_after } = &self {
+            // Whole seconds, rounded up, at least 1 (RFC 9110 §10.2.3).
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            if let Ok(value) = axum::http::HeaderValue::from_str(&seconds.max(1).to_string()) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, value);
+            }
+        }
+        response
     }
 }

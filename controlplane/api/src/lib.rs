@@ -13,6 +13,7 @@ mod error;
 mod http_metrics;
 mod outbox;
 mod page;
+pub mod ratelimit;
 pub mod resource;
 mod routes;
 mod ws;
@@ -20,6 +21,7 @@ mod ws;
 pub use accesskey::{generate_token, token_hash};
 pub use bootstrap::{AdminKey, ensure_admin};
 pub use error::ApiError;
+pub use ratelimit::RateLimits;
 
 use ferrovox_cache::Cache;
 use ferrovox_contract::Bus;
@@ -60,11 +62,22 @@ pub struct ControlPlane {
 }
 
 impl ControlPlane {
-    /// Binds `listen` and serves the API until [`ControlPlane::shutdown`].
+    /// Binds `listen` and serves the API until [`ControlPlane::shutdown`], with the default
+    /// rate limits.
     pub async fn start(
         listen: SocketAddr,
         engines: Engines,
         metrics: RenderMetrics,
+    ) -> Result<Self, ControlError> {
+        Self::start_with(listen, engines, metrics, RateLimits::default()).await
+    }
+
+    /// [`ControlPlane::start`] with explicit rate limits.
+    pub async fn start_with(
+        listen: SocketAddr,
+        engines: Engines,
+        metrics: RenderMetrics,
+        limits: RateLimits,
     ) -> Result<Self, ControlError> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -81,13 +94,15 @@ impl ControlPlane {
             metrics,
             outbox: wake,
             events,
+            limiter: Arc::new(ratelimit::RateLimiter::new(limits)),
         });
         let (stop, mut stopped) = watch::channel(false);
         let server = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.changed().await;
             };
-            if let Err(error) = axum::serve(listener, router)
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(error) = axum::serve(listener, service)
                 .with_graceful_shutdown(shutdown)
                 .await
             {

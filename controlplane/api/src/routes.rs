@@ -21,6 +21,7 @@ pub(crate) struct AppState {
     pub outbox: std::sync::Arc<tokio::sync::Notify>,
     /// Every event on the bus with its topic, for WebSocket clients.
     pub events: tokio::sync::broadcast::Sender<std::sync::Arc<(String, ferrovox_contract::Event)>>,
+    pub limiter: std::sync::Arc<crate::ratelimit::RateLimiter>,
 }
 
 pub(crate) fn router(state: AppState) -> Router {

@@ -43,6 +43,12 @@ pub enum LogFormat {
 pub struct ControlConfig {
     /// REST API, WebSocket, /health, /ready and /metrics.
     pub listen: SocketAddr,
+    /// API requests per minute per customer (a bucket holds twice this).
+    pub rate_api_per_minute: u32,
+    /// Call creations per minute per customer.
+    pub rate_calls_per_minute: u32,
+    /// Login attempts and failed authentications per minute per source address.
+    pub rate_logins_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -142,6 +148,9 @@ impl Default for ControlConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            rate_api_per_minute: 1000,
+            rate_calls_per_minute: 100,
+            rate_logins_per_minute: 10,
         }
     }
 }

@@ -150,7 +150,19 @@ async fn up(config: &Config, with_control: bool, with_media: bool) -> anyhow::Re
             cache,
             bus: bus.clone(),
         };
-        control = Some(ControlPlane::start(config.control.listen, engines, metrics.clone()).await?);
+        control = Some(
+            ControlPlane::start_with(
+                config.control.listen,
+                engines,
+                metrics.clone(),
+                ferrovox_control::RateLimits {
+                    api_per_minute: config.control.rate_api_per_minute,
+                    calls_per_minute: config.control.rate_calls_per_minute,
+                    logins_per_minute: config.control.rate_logins_per_minute,
+                },
+            )
+            .await?,
+        );
     }
     let node = if with_media {
         Some(MediaNode::start(node_config(config)?, bus.clone(), metrics.clone()).await?)
