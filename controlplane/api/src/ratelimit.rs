@@ -44,16 +44,22 @@ struct Bucket {
 /// Sweep idle buckets every this many checks, so keys that stop calling do not accumulate.
 const SWEEP_EVERY: u32 = 4096;
 
+#[derive(Default)]
+struct Buckets {
+    by_key: HashMap<(Class, String), Bucket>,
+    checks_since_sweep: u32,
+}
+
 pub struct RateLimiter {
     limits: RateLimits,
-    buckets: Mutex<(HashMap<(Class, String), Bucket>, u32)>,
+    buckets: Mutex<Buckets>,
 }
 
 impl RateLimiter {
     pub fn new(limits: RateLimits) -> Self {
         Self {
             limits,
-            buckets: Mutex::new((HashMap::new(), 0)),
+            buckets: Mutex::new(Buckets::default()),
         }
     }
 
@@ -74,26 +80,22 @@ impl RateLimiter {
         }
         // Each entry is updated in one step; a poisoned lock still holds consistent buckets.
         let mut guard = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let (buckets, checks) = &mut *guard;
-        *checks += 1;
-        if *checks >= SWEEP_EVERY {
-            *checks = 0;
-            buckets.retain(|(class, _), bucket| {
-                let minute = f64::from(match class {
-                    Class::Api => self.limits.api_per_minute,
-                    Class::CallCreate => self.limits.calls_per_minute,
-                    Class::Login => self.limits.logins_per_minute,
-                });
-                let full_after = Duration::from_secs_f64(
-                    (minute * 2.0) / (minute / 60.0).max(f64::MIN_POSITIVE),
-                );
-                now.saturating_duration_since(bucket.updated) < full_after
+        let buckets = &mut *guard;
+        buckets.checks_since_sweep += 1;
+        if buckets.checks_since_sweep >= SWEEP_EVERY {
+            buckets.checks_since_sweep = 0;
+            // A bucket idle for two minutes is full again: forgetting it changes nothing.
+            buckets.by_key.retain(|_, bucket| {
+                now.saturating_duration_since(bucket.updated) < Duration::from_secs(120)
             });
         }
-        let bucket = buckets.entry((class, key.to_owned())).or_insert(Bucket {
-            tokens: capacity,
-            updated: now,
-        });
+        let bucket = buckets
+            .by_key
+            .entry((class, key.to_owned()))
+            .or_insert(Bucket {
+                tokens: capacity,
+                updated: now,
+            });
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
         bucket.updated = now;
