@@ -369,7 +369,13 @@ struct Continuity {
     max_seq: u16,
     max_ts: u32,
     last_at: Option<Instant>,
+    switched_at: Option<Instant>,
 }
+
+/// After a source switch, packets of the previous SSRC arriving within
+/// this window are late packets (mapped with the old offsets); later, the
+/// previous SSRC coming back is a new switch.
+const LATE_WINDOW: Duration = Duration::from_secs(1);
 
 impl Continuity {
     #[inline]
@@ -396,6 +402,9 @@ impl Continuity {
         if ssrc != self.in_ssrc {
             if let Some((p_ssrc, p_seq, p_ts)) = self.prev
                 && p_ssrc == ssrc
+                && self
+                    .switched_at
+                    .is_some_and(|t| now.saturating_duration_since(t) < LATE_WINDOW)
             {
                 // Late packet of the previous source: old offsets, no
                 // switch back.
@@ -426,6 +435,7 @@ impl Continuity {
             .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
         let ticks = (elapsed.as_nanos() * u128::from(clock_rate) / 1_000_000_000) as u32;
         self.prev = Some((self.in_ssrc, self.seq_off, self.ts_off));
+        self.switched_at = Some(now);
         self.in_ssrc = ssrc;
         self.seq_off = self.max_seq.wrapping_add(1).wrapping_sub(seq);
         self.ts_off = self.max_ts.wrapping_add(ticks.max(1)).wrapping_sub(ts);
@@ -1088,9 +1098,11 @@ impl Relay {
         // our sender SSRC as mapped on the way out, and report blocks about
         // the peer's outgoing SSRC turned back into what its source uses.
         let mapped = |c: &Continuity| {
-            (c.started && c.in_ssrc != c.out_ssrc).then_some((c.in_ssrc, c.out_ssrc))
+            (c.started && (c.in_ssrc != c.out_ssrc || c.ts_off != 0))
+                .then_some((c.in_ssrc, c.out_ssrc))
         };
         let sender = mapped(&s.cont);
+        let sr_ts_offset = s.cont.ts_off;
         let peer = s.peer;
         let reported = if peer == NONE {
             None
@@ -1098,7 +1110,7 @@ impl Relay {
             mapped(&self.streams[peer as usize].cont).map(|(i, o)| (o, i))
         };
         if sender.is_some() || reported.is_some() {
-            rtcp::rewrite_ssrcs(buf, sender, reported);
+            rtcp::rewrite_ssrcs(buf, sender, reported, sr_ts_offset);
         }
         let s = &mut self.streams[slot as usize];
         let len = buf.len();
@@ -1264,6 +1276,24 @@ mod tests {
         assert_eq!(
             c.map(2, 1001, 5160, t0 + Duration::from_millis(80), 8000),
             (1, 1, 0xffff_ffa0u32.wrapping_add(320 + 160))
+        );
+    }
+
+    #[test]
+    fn switching_back_to_an_earlier_ssrc_stays_continuous() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut c = Continuity::default();
+        assert_eq!(c.map(0xa, 100, 1000, t0, 8000), (0xa, 100, 1000));
+        assert_eq!(c.map(0xb, 7, 50, t0 + ms(20), 8000), (0xa, 101, 1160));
+        assert_eq!(c.map(0xb, 8, 210, t0 + ms(40), 8000), (0xa, 102, 1320));
+        // 0xa again, 2 s later (re-anchored back): a new switch, not a
+        // late packet.
+        let t = t0 + ms(2040);
+        assert_eq!(c.map(0xa, 101, 1160, t, 8000), (0xa, 103, 1320 + 16000));
+        assert_eq!(
+            c.map(0xa, 102, 1320, t + ms(20), 8000),
+            (0xa, 104, 1320 + 16160)
         );
     }
 

@@ -360,33 +360,37 @@ pub fn validate(buf: &[u8]) -> Result<CompoundSummary, RtcpError> {
 /// compound: SR/RR sender SSRC, SDES chunk SSRCs and BYE SSRCs. Returns
 /// the number of fields rewritten. Invalid compounds are left unchanged.
 pub fn rewrite_sender_ssrc(buf: &mut [u8], from: u32, to: u32) -> usize {
-    rewrite_ssrcs(buf, Some((from, to)), None)
+    rewrite_ssrcs(buf, Some((from, to)), None, 0)
 }
 
 /// Rewrites SSRCs in a valid compound: `sender` = (from, to) for the
 /// fields naming the sender (SR/RR sender SSRC, SDES chunks, BYE),
 /// `reported` = (from, to) for the SSRC of SR/RR report blocks (the
-/// source being reported on). Returns the number of fields rewritten.
-/// Invalid compounds are left unchanged.
+/// source being reported on). The RTP timestamp of an SR whose sender
+/// SSRC is rewritten is advanced by `sr_ts_offset` (the timestamp offset
+/// applied to that source's RTP). Returns the number of SSRC fields
+/// rewritten. Invalid compounds are left unchanged.
 pub fn rewrite_ssrcs(
     buf: &mut [u8],
     sender: Option<(u32, u32)>,
     reported: Option<(u32, u32)>,
+    sr_ts_offset: u32,
 ) -> usize {
     if validate(buf).is_err() {
         return 0;
     }
-    let mut n = 0;
-    let mut off = 0;
-    let mut swap = |at: usize, map: Option<(u32, u32)>, buf: &mut [u8]| {
+    let swap = |at: usize, map: Option<(u32, u32)>, buf: &mut [u8]| -> usize {
         if let Some((from, to)) = map
             && let Some(field) = buf.get_mut(at..at + 4)
             && field == from.to_be_bytes()
         {
             field.copy_from_slice(&to.to_be_bytes());
-            n += 1;
+            return 1;
         }
+        0
     };
+    let mut n = 0;
+    let mut off = 0;
     while off + 4 <= buf.len() {
         let count = usize::from(buf[off] & 0x1f);
         let pt = buf[off + 1];
@@ -394,18 +398,32 @@ pub fn rewrite_ssrcs(
         let body = off + 4;
         match pt {
             PT_SR | PT_RR => {
-                swap(body, sender, buf);
+                let swapped = swap(body, sender, buf);
+                n += swapped;
+                if pt == PT_SR
+                    && swapped == 1
+                    && let Some(f) = buf.get_mut(body + 12..body + 16)
+                {
+                    let ts = u32::from_be_bytes([f[0], f[1], f[2], f[3]]);
+                    f.copy_from_slice(&ts.wrapping_add(sr_ts_offset).to_be_bytes());
+                }
                 let blocks = body + if pt == PT_SR { 24 } else { 4 };
-                (0..count).for_each(|i| swap(blocks + 24 * i, reported, buf));
+                n += (0..count)
+                    .map(|i| swap(blocks + 24 * i, reported, buf))
+                    .sum::<usize>();
             }
-            PT_BYE => (0..count).for_each(|i| swap(body + 4 * i, sender, buf)),
+            PT_BYE => {
+                n += (0..count)
+                    .map(|i| swap(body + 4 * i, sender, buf))
+                    .sum::<usize>()
+            }
             PT_SDES => {
                 let mut c = body;
                 for _ in 0..count {
                     let Some(l) = sdes_chunk_len(&buf[c..off + len]) else {
                         break;
                     };
-                    swap(c, sender, buf);
+                    n += swap(c, sender, buf);
                     c += l;
                 }
             }
@@ -465,6 +483,14 @@ mod tests {
             ((1 << 32) | 2, 3, 4, 5)
         );
         assert_eq!(p.report_blocks().count(), 0);
+        // Mapped sender: SSRC and the SR's RTP timestamp follow the mapping.
+        assert_eq!(rewrite_ssrcs(&mut v, Some((5, 6)), None, 100), 1);
+        let p = Compound::new(&v).next().unwrap().unwrap();
+        assert_eq!(
+            (p.sender_ssrc(), p.sender_info().unwrap().rtp_ts),
+            (Some(6), 103)
+        );
+        assert_eq!(rewrite_ssrcs(&mut v, Some((5, 7)), None, 100), 0);
     }
 
     #[test]
@@ -492,7 +518,7 @@ mod tests {
         assert!(pkts.iter().all(|p| p.sender_ssrc() == Some(0x99)));
         // The report block's SSRC is about the other source: untouched.
         assert_eq!(pkts[0].report_blocks().next().unwrap().ssrc, 0x22);
-        assert_eq!(rewrite_ssrcs(&mut b, None, Some((0x22, 0x33))), 1);
+        assert_eq!(rewrite_ssrcs(&mut b, None, Some((0x22, 0x33)), 0), 1);
         let p = Compound::new(&b).next().unwrap().unwrap();
         assert_eq!(p.report_blocks().next().unwrap().ssrc, 0x33);
         assert_eq!(p.sender_ssrc(), Some(0x99));

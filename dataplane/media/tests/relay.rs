@@ -231,6 +231,14 @@ fn reanchor_keeps_ssrc_seq_and_timestamp_continuous_across_wraps() {
     let (_, to, _) = forward(r.handle_packet(pb.rtcp, addr("198.51.100.20:6001"), &mut c2, t));
     assert_eq!(to, addr("192.0.2.77:9001"));
     assert_eq!(&c2[8..12], &0x3333u32.to_be_bytes());
+    // An SR from the new source: SSRC and RTP timestamp mapped like its
+    // RTP (0x3333's ts 77 went out as 0x140 + 480 = 800: offset 723).
+    let mut sr = vec![0x80, 200, 0, 6, 0, 0, 0x33, 0x33, 0, 0, 0, 1, 0, 0, 0, 2];
+    sr.extend_from_slice(&237u32.to_be_bytes());
+    sr.extend_from_slice(&[0, 0, 0, 9, 0, 0, 0x05, 0xa0]);
+    forward(r.handle_packet(pa.rtp, new_dev, &mut sr, t));
+    assert_eq!(&sr[4..8], &0x1111u32.to_be_bytes());
+    assert_eq!(&sr[16..20], &960u32.to_be_bytes());
 }
 
 #[test]
