@@ -1,8 +1,10 @@
 //! Deterministic mutation testing: 100k random mutations of valid RTP,
 //! RTCP and telephone-event packets, fed to the relay on random ports of
 //! the range (mux and non-mux streams, confirmed and learning latches) from
-//! random sources, and to the parsers directly, never panic; a forwarded
-//! packet always has the length it came in with and still parses.
+//! random sources, and to the parsers directly, interleaved with random
+//! signalling operations (re-anchor, block, mux changes, PT maps, delete,
+//! create, reconnect), never panic; a forwarded packet always has the
+//! length it came in with and still parses.
 
 mod common;
 
@@ -107,9 +109,11 @@ fn mutated_packets_never_panic() {
         rtcp_mux: true,
         ..te
     };
+    let mut calls = Vec::new();
     for i in 0..8 {
         let c = two_legs(&mut r, t0, if i % 2 == 0 { te } else { mux }, mux);
         r.set_pt_map(c.b, &[(0, 8), (101, 96)]).unwrap();
+        calls.push(c);
     }
     let corpus = corpus();
     let sources: Vec<SocketAddr> = [
@@ -160,6 +164,76 @@ fn mutated_packets_never_panic() {
             r.handle_timeout(now);
             while r.poll_event().is_some() {}
         }
+        if i % 97 == 0 {
+            signalling_step(&mut r, &mut rng, &mut calls, &sources, now);
+        }
     }
     assert!(forwarded > 1000, "forwarded {forwarded}");
+}
+
+/// One random signalling operation; errors are fine, panics are not.
+fn signalling_step(
+    r: &mut Relay,
+    rng: &mut Rng,
+    calls: &mut Vec<TwoLegs>,
+    sources: &[SocketAddr],
+    now: Instant,
+) {
+    let pick = |rng: &mut Rng, calls: &[TwoLegs]| {
+        let c = &calls[rng.below(calls.len())];
+        if rng.below(2) == 0 { c.a } else { c.b }
+    };
+    if calls.is_empty() {
+        calls.push(two_legs(
+            r,
+            now,
+            StreamOptions::default(),
+            StreamOptions::default(),
+        ));
+        return;
+    }
+    let src = Some(sources[rng.below(sources.len())]);
+    let _ = match rng.below(9) {
+        0 => r.set_remote(pick(rng, calls), src, None),
+        1 => r.reanchor(pick(rng, calls)),
+        2 => r.set_blocked(pick(rng, calls), rng.below(2) == 0),
+        3 => r.set_rtcp_mux(pick(rng, calls), rng.below(2) == 0),
+        4 => r.set_telephone_event(pick(rng, calls), Some(rng.next() as u8)),
+        5 => r.set_pt_map(pick(rng, calls), &[(rng.next() as u8, rng.next() as u8)]),
+        6 => {
+            let c = calls.swap_remove(rng.below(calls.len()));
+            r.delete_call(c.call)
+        }
+        7 => {
+            let (x, y) = (pick(rng, calls), pick(rng, calls));
+            r.connect(x, y)
+        }
+        _ => {
+            // May fail on port exhaustion: the range is small.
+            let call = r.create_call(now);
+            let legs = (r.add_leg(call).unwrap(), r.add_leg(call).unwrap());
+            let opts = StreamOptions {
+                remote_rtp: src,
+                rtcp_mux: rng.below(2) == 0,
+                strict_source: rng.below(4) == 0,
+                telephone_event_pt: Some(101),
+                ..StreamOptions::default()
+            };
+            match (
+                r.add_stream(legs.0, opts, now),
+                r.add_stream(legs.1, opts, now),
+            ) {
+                (Ok(a), Ok(b)) => {
+                    r.connect(a, b).unwrap();
+                    calls.push(TwoLegs { call, a, b });
+                    Ok(())
+                }
+                _ => r.delete_call(call),
+            }
+        }
+    };
+    if !calls.is_empty() {
+        let s = pick(rng, calls);
+        let _ = r.stats(s);
+    }
 }
