@@ -5,19 +5,20 @@
 //! decrement) into a reused buffer, and a stateless 100 Trying.
 //! Transaction layer: server INVITE transaction create + match of a
 //! retransmission (+ removal), the same match against a table of 10,000
-//! live transactions, and a client transaction send + response match.
+//! live transactions, and a client transaction send + response match
+//! (parsing the request, or with method and branch given).
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ferrovox_sip::Message;
 use ferrovox_sip::build::ResponseBuilder;
 use ferrovox_sip::rewrite::{RequestEdits, rewrite_request};
 use ferrovox_sip::transaction::{
     Config, Peer, RequestOutcome, ResponseOutcome, TransactionLayer, Transport,
 };
-use std::time::Instant;
 use ferrovox_sip::validate::validate_request;
+use ferrovox_sip::{Message, Method};
+use std::time::Instant;
 
 fn invite() -> Vec<u8> {
     let sdp = "v=0\r\n\
@@ -199,6 +200,28 @@ fn transaction(c: &mut Criterion) {
         let resp = Message::parse(&ringing).unwrap();
         b.iter(|| {
             let id = layer.send_request(black_box(&buf), src, 1, now).unwrap();
+            let o = layer.handle_response(black_box(&resp), now).unwrap();
+            debug_assert!(matches!(o, ResponseOutcome::Deliver { .. }));
+            layer.transport_error(id, now).unwrap();
+            black_box(drain(&mut layer))
+        })
+    });
+    // The same with the method and branch stated by the caller (no parse
+    // of the forwarded request).
+    group.bench_function("client_send_prepared_match_response", |b| {
+        let mut layer = TransactionLayer::new(Config::default());
+        let resp = Message::parse(&ringing).unwrap();
+        b.iter(|| {
+            let id = layer
+                .send_request_prepared(
+                    black_box(&buf),
+                    Method::Invite,
+                    b"z9hG4bK776asdhds",
+                    src,
+                    1,
+                    now,
+                )
+                .unwrap();
             let o = layer.handle_response(black_box(&resp), now).unwrap();
             debug_assert!(matches!(o, ResponseOutcome::Deliver { .. }));
             layer.transport_error(id, now).unwrap();

@@ -1195,3 +1195,42 @@ fn delayed_trying_is_sent_early_on_a_retransmission_and_only_once_by_the_timer()
     l.handle_request(&m, udp(), t0 + ms(600)).unwrap();
     assert_eq!(drain(&mut l).first_lines(), ["SIP/2.0 100 Trying"]);
 }
+
+#[test]
+fn send_request_prepared_skips_the_parse_but_behaves_the_same() {
+    use ferrovox_sip::Method;
+    let mut l = layer();
+    let t0 = Instant::now();
+    let req = Req::default().bytes();
+    let id = l
+        .send_request_prepared(&req, Method::Invite, b"z9hG4bK74bf9", udp(), 4, t0)
+        .unwrap();
+    assert_eq!(drain(&mut l).sent, [(udp(), req.clone())]);
+    // Same key as send_request would have made.
+    assert_eq!(
+        l.send_request(&req, udp(), 4, t0),
+        Err(TransactionError::Duplicate)
+    );
+    let busy = response(&req, 486, Some("b"));
+    assert_eq!(
+        deliver_id(
+            l.handle_response(&Message::parse(&busy).unwrap(), t0 + ms(100))
+                .unwrap()
+        ),
+        id
+    );
+    assert_eq!(
+        drain(&mut l).first_lines(),
+        ["ACK sip:bob@biloxi.example.com SIP/2.0"]
+    );
+    assert_eq!(
+        l.send_request_prepared(&req, Method::Ack, b"z9hG4bKx", udp(), 0, t0),
+        Err(TransactionError::AckNotATransaction)
+    );
+    for bad in [&b"z9hG4bK"[..], b"abc", b"z9hG4bK a"] {
+        assert_eq!(
+            l.send_request_prepared(&req, Method::Bye, bad, udp(), 0, t0),
+            Err(TransactionError::MissingBranch)
+        );
+    }
+}

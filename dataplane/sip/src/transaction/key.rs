@@ -111,6 +111,18 @@ impl<'a> KeyRef<'a> {
         }))
     }
 
+    /// The client-transaction key from a known method and branch (what a
+    /// proxy just wrote into the request it forwards).
+    pub fn client_parts(method: &'a [u8], branch: &'a [u8]) -> KeyRef<'a> {
+        KeyRef {
+            tag: CLIENT,
+            num: 0,
+            parts: [method, branch, &[], &[], &[]],
+            n: 2,
+            to_tag: &[],
+        }
+    }
+
     /// The same key with another method class (CANCEL → its INVITE, §9.2).
     pub fn with_method(mut self, method: &'a [u8]) -> KeyRef<'a> {
         self.parts[0] = method;

@@ -575,17 +575,53 @@ impl TransactionLayer {
     ) -> Result<TransactionId, TransactionError> {
         let msg = Message::parse(request)?;
         let method = msg.method().ok_or(TransactionError::NotARequest)?;
-        if method == Method::Ack {
-            return Err(TransactionError::AckNotATransaction);
-        }
-        if !msg.top_via()?.has_rfc3261_branch() {
-            return Err(TransactionError::MissingBranch);
-        }
+        let via = msg.top_via()?;
         if msg.cseq()?.method != method {
             return Err(TransactionError::CSeqMethodMismatch);
         }
-        let key = KeyRef::client(&msg)?.ok_or(TransactionError::MissingBranch)?;
-        let bytes = msg.as_bytes().to_vec();
+        let branch = via.branch.unwrap_or(&[]);
+        self.start_client(msg.as_bytes(), method, branch, dest, user, now)
+    }
+
+    /// [`TransactionLayer::send_request`] without parsing `request`: the
+    /// caller states its method and top Via branch (a proxy that has just
+    /// written them with [`crate::rewrite::rewrite_request`] knows both),
+    /// saving a full parse of the message on the forwarding path. The
+    /// request bytes are trusted to carry that method (also in CSeq) and
+    /// that branch in the top Via; they are parsed later only if an ACK or
+    /// CANCEL has to be built from them.
+    pub fn send_request_prepared(
+        &mut self,
+        request: &[u8],
+        method: Method<'_>,
+        branch: &[u8],
+        dest: Peer,
+        user: u64,
+        now: Instant,
+    ) -> Result<TransactionId, TransactionError> {
+        self.start_client(request, method, branch, dest, user, now)
+    }
+
+    fn start_client(
+        &mut self,
+        request: &[u8],
+        method: Method<'_>,
+        branch: &[u8],
+        dest: Peer,
+        user: u64,
+        now: Instant,
+    ) -> Result<TransactionId, TransactionError> {
+        if method == Method::Ack {
+            return Err(TransactionError::AckNotATransaction);
+        }
+        let cookie = crate::header::via::MAGIC_COOKIE;
+        if branch.len() <= cookie.len()
+            || !branch.starts_with(cookie)
+            || !branch.iter().all(|&b| crate::parse::lex::is_token(b))
+        {
+            return Err(TransactionError::MissingBranch);
+        }
+        let key = KeyRef::client_parts(method.as_bytes(), branch);
         let reliable = dest.transport.is_reliable();
         let t1 = self.config.t1;
         let (state, retx_timer, timeout_timer) = if method == Method::Invite {
@@ -601,7 +637,7 @@ impl TransactionLayer {
                 Timer::F,
             )
         };
-        let idx = self.insert(&key, state, dest, user, bytes)?;
+        let idx = self.insert(&key, state, dest, user, request.to_vec())?;
         self.send_buf(idx);
         if !reliable {
             self.arm(idx, retx_timer, now + t1);
