@@ -12,12 +12,23 @@
 //! ports (the socket to send from), kept up to date whenever the peer's
 //! destination changes (signalling or latching), plus the rewrite state.
 //!
+//! # Memory
+//!
+//! The table costs one entry (about 630 bytes) per port pair of the range,
+//! paid once at [`Relay::new`] (10,000 ports: 5,000 entries, about 3 MB).
+//! A call adds a 96-byte record, its stream-index `Vec` (4 bytes per
+//! stream) and one 24-byte timer entry. Nothing is allocated per packet;
+//! events go to a queue preallocated to [`RelayConfig::event_capacity`]
+//! (it grows only if the caller stops draining it).
+//!
 //! # Timers
 //!
 //! One binary heap for all calls holds at most one live entry per call: its
 //! next check (final timeout, media timeout, one-way silence). Packets only
 //! store their arrival time in the stream; checks read it when they fire,
-//! so the packet path never touches the heap.
+//! so the packet path never touches the heap. A one-way silence whose peer
+//! was itself silent at the last check is noticed up to one silence period
+//! late (checks of a silent stream repeat every period).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
