@@ -17,9 +17,10 @@
 //! The table costs one entry (about 630 bytes) per port pair of the range,
 //! paid once at [`Relay::new`] (10,000 ports: 5,000 entries, about 3 MB).
 //! A call adds a 96-byte record, its stream-index `Vec` (4 bytes per
-//! stream) and one 24-byte timer entry. Nothing is allocated per packet;
-//! events go to a queue preallocated to [`RelayConfig::event_capacity`]
-//! (it grows only if the caller stops draining it).
+//! stream) and one 24-byte timer entry. Nothing is allocated per packet:
+//! events go to a queue preallocated to [`RelayConfig::event_capacity`];
+//! when it is full, DTMF events (the only ones raised by packets) are
+//! dropped and counted, while timer events still grow it.
 //!
 //! # Timers
 //!
@@ -64,8 +65,9 @@ pub struct RelayConfig {
     /// No RTP received on a stream for this long while its peer is
     /// receiving → [`Event::OneWaySilence`].
     pub silence_timeout: Option<Duration>,
-    /// Events buffered before the queue has to grow (drain with
-    /// [`Relay::poll_event`]).
+    /// Events buffered before the queue is full (drain with
+    /// [`Relay::poll_event`]); DTMF events beyond it are dropped and
+    /// counted in [`RelayCounters::events_dropped`].
     pub event_capacity: usize,
 }
 
@@ -317,6 +319,8 @@ pub struct RelayCounters {
     pub dropped: u64,
     /// Calls alive.
     pub calls: usize,
+    /// DTMF events lost because the event queue was full (not drained).
+    pub events_dropped: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -1009,11 +1013,16 @@ impl Relay {
             let [a, b] = s.dtmf.on_packet(ts, d);
             let (call, gen_) = (s.call, s.gen_);
             for dtmf in [a, b].into_iter().flatten() {
-                self.events.push_back(Event::Dtmf {
-                    call,
-                    stream: StreamId { slot, gen_ },
-                    dtmf,
-                });
+                // Never grow the queue from the packet path.
+                if self.events.len() < self.events.capacity() {
+                    self.events.push_back(Event::Dtmf {
+                        call,
+                        stream: StreamId { slot, gen_ },
+                        dtmf,
+                    });
+                } else {
+                    self.counters.events_dropped += 1;
+                }
             }
         }
         let s = &mut self.streams[slot as usize];

@@ -536,6 +536,17 @@ fn dtmf_events_reported_once_and_relayed() {
         vec![(Some('5'), 640, true), (Some('#'), 800, true)]
     );
     assert_eq!(r.stats(c.a).unwrap().forwarded_packets, 10);
+
+    // Nobody drains the queue: DTMF events beyond its capacity are dropped
+    // and counted, packets are still relayed.
+    let cap = 64; // config().event_capacity, VecDeque may round up
+    for k in 0..200u32 {
+        send(&mut r, 100_000 + 1000 * k, 1, true, 400);
+    }
+    let queued = std::iter::from_fn(|| r.poll_event()).count();
+    assert!(queued >= cap && r.counters().events_dropped > 0);
+    assert_eq!(queued as u64 + r.counters().events_dropped, 200);
+    assert_eq!(r.stats(c.a).unwrap().forwarded_packets, 210);
 }
 
 #[test]
