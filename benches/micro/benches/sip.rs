@@ -183,6 +183,29 @@ fn transaction(c: &mut Criterion) {
         })
     });
 
+    // What a proxy does per incoming request: validate, then match (the
+    // key taken from the validation result), on a table of 10,000.
+    group.bench_function("validate_match_retransmission_10k_live", |b| {
+        let mut layer = TransactionLayer::new(Config::default());
+        let text = String::from_utf8(buf.clone()).unwrap();
+        for i in 0..10_000 {
+            let other = text.replace("z9hG4bK776asdhds", &format!("z9hG4bK{i:010}"));
+            let m = Message::parse(other.as_bytes()).unwrap();
+            layer.handle_request(&m, src, now).unwrap();
+        }
+        let msg = Message::parse(&buf).unwrap();
+        layer.handle_request(&msg, src, now).unwrap();
+        drain(&mut layer);
+        b.iter(|| {
+            let info = validate_request(black_box(&msg)).unwrap();
+            let o = layer
+                .handle_request_validated(&msg, &info, src, now)
+                .unwrap();
+            black_box(o);
+            black_box(drain(&mut layer))
+        })
+    });
+
     // Client side: a forwarded INVITE starts a client transaction (parse,
     // key, copy, Timers A/B armed), a 180 is matched and delivered, the
     // transaction is removed.

@@ -1234,3 +1234,54 @@ fn send_request_prepared_skips_the_parse_but_behaves_the_same() {
         );
     }
 }
+
+#[test]
+fn handle_request_validated_uses_the_same_keys() {
+    use ferrovox_sip::validate::validate_request;
+    let mut l = layer();
+    let t0 = Instant::now();
+    for branch in [Some("z9hG4bKvalid"), None] {
+        let inv = Req {
+            branch,
+            ..Req::default()
+        }
+        .bytes();
+        let m = Message::parse(&inv).unwrap();
+        let info = validate_request(&m).unwrap();
+        let id = new_id(l.handle_request_validated(&m, &info, udp(), t0).unwrap());
+        assert_eq!(
+            l.handle_request(&m, udp(), t0).unwrap(),
+            RequestOutcome::Retransmission { id }
+        );
+        assert_eq!(
+            l.handle_request_validated(&m, &info, udp(), t0).unwrap(),
+            RequestOutcome::Retransmission { id }
+        );
+        let cancel = Req {
+            method: "CANCEL",
+            branch,
+            ..Req::default()
+        }
+        .bytes();
+        let cm = Message::parse(&cancel).unwrap();
+        let cinfo = validate_request(&cm).unwrap();
+        assert!(matches!(
+            l.handle_request_validated(&cm, &cinfo, udp(), t0).unwrap(),
+            RequestOutcome::New { cancels: Some(c), .. } if c == id
+        ));
+        l.respond(id, &response(&inv, 486, Some("v")), t0).unwrap();
+        let ack = Req {
+            method: "ACK",
+            branch,
+            to_tag: Some("v"),
+            ..Req::default()
+        }
+        .bytes();
+        let am = Message::parse(&ack).unwrap();
+        let ainfo = validate_request(&am).unwrap();
+        assert_eq!(
+            l.handle_request_validated(&am, &ainfo, udp(), t0).unwrap(),
+            RequestOutcome::AckAbsorbed { id }
+        );
+    }
+}

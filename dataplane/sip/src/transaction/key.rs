@@ -24,8 +24,10 @@
 //! matched by the TU.
 
 use super::TransactionError;
+use crate::header::via::Via;
 use crate::parse::message::Message;
 use crate::parse::method::Method;
+use crate::validate::RequestInfo;
 use std::hash::{BuildHasher, Hasher};
 
 /// Kind tags in the encoding.
@@ -73,6 +75,45 @@ impl<'a> KeyRef<'a> {
             return Err(TransactionError::CSeqMethodMismatch);
         }
         let via = msg.top_via()?;
+        Self::server_from(method, cseq.seq, &via, msg, || {
+            Ok((
+                msg.from()?.tag().unwrap_or(&[]),
+                msg.to()?.tag().unwrap_or(&[]),
+                msg.call_id()?,
+            ))
+        })
+    }
+
+    /// [`KeyRef::server`] from what [`validate_request`] already parsed
+    /// (no header is parsed again).
+    ///
+    /// [`validate_request`]: crate::validate::validate_request
+    pub fn server_validated(
+        msg: &Message<'a>,
+        info: &RequestInfo<'a>,
+    ) -> Result<KeyRef<'a>, TransactionError> {
+        let method = msg.method().ok_or(TransactionError::NotARequest)?;
+        if info.cseq.method != method {
+            return Err(TransactionError::CSeqMethodMismatch);
+        }
+        Self::server_from(method, info.cseq.seq, &info.top_via, msg, || {
+            Ok((
+                info.from.tag().unwrap_or(&[]),
+                info.to.tag().unwrap_or(&[]),
+                info.call_id,
+            ))
+        })
+    }
+
+    /// `legacy` yields (From tag, To tag, Call-ID), needed only without
+    /// the magic cookie.
+    fn server_from(
+        method: Method<'a>,
+        seq: u32,
+        via: &Via<'a>,
+        msg: &Message<'a>,
+        legacy: impl FnOnce() -> Result<(&'a [u8], &'a [u8], &'a [u8]), TransactionError>,
+    ) -> Result<KeyRef<'a>, TransactionError> {
         let class = server_method(method);
         if via.has_rfc3261_branch() {
             let branch = via.branch.unwrap_or(&[]);
@@ -84,13 +125,12 @@ impl<'a> KeyRef<'a> {
                 to_tag: &[],
             });
         }
-        let from_tag = msg.from()?.tag().unwrap_or(&[]);
-        let to_tag = msg.to()?.tag().unwrap_or(&[]);
+        let (from_tag, to_tag, call_id) = legacy()?;
         let ruri = msg.request_line().map_or(&[][..], |r| r.uri_raw);
         Ok(KeyRef {
             tag: LEGACY,
-            num: cseq.seq,
-            parts: [class, ruri, from_tag, msg.call_id()?, via.raw],
+            num: seq,
+            parts: [class, ruri, from_tag, call_id, via.raw],
             n: 5,
             to_tag,
         })

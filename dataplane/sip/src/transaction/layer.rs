@@ -466,6 +466,31 @@ impl TransactionLayer {
         now: Instant,
     ) -> Result<RequestOutcome, TransactionError> {
         let key = KeyRef::server(msg)?;
+        self.handle_request_keyed(msg, &key, source, now)
+    }
+
+    /// [`TransactionLayer::handle_request`] for a request the caller has
+    /// already run through [`crate::validate::validate_request`]: the key
+    /// is taken from `info` instead of parsing Via and CSeq again.
+    pub fn handle_request_validated(
+        &mut self,
+        msg: &Message<'_>,
+        info: &crate::validate::RequestInfo<'_>,
+        source: Peer,
+        now: Instant,
+    ) -> Result<RequestOutcome, TransactionError> {
+        let key = KeyRef::server_validated(msg, info)?;
+        self.handle_request_keyed(msg, &key, source, now)
+    }
+
+    fn handle_request_keyed(
+        &mut self,
+        msg: &Message<'_>,
+        key: &KeyRef<'_>,
+        source: Peer,
+        now: Instant,
+    ) -> Result<RequestOutcome, TransactionError> {
+        let key = *key;
         let method = msg.method().ok_or(TransactionError::NotARequest)?;
         let is_ack = method == Method::Ack;
         let found = self
