@@ -12,8 +12,12 @@
 //!   the transaction user (TU), or nothing (a retransmission was absorbed),
 //!   or pass it to the core (ACK for a 2xx; responses matching nothing).
 //!   No copy of an incoming message is made for the TU: the caller still
-//!   holds it.
-//! - [`TransactionLayer::send_request`] (new client transaction),
+//!   holds it. [`TransactionLayer::handle_request_validated`] takes the key
+//!   from [`crate::validate::validate_request`]'s result instead of parsing
+//!   Via and CSeq again.
+//! - [`TransactionLayer::send_request`] (new client transaction; or
+//!   [`TransactionLayer::send_request_prepared`] when the caller states the
+//!   method and branch it just wrote, skipping a parse),
 //!   [`TransactionLayer::respond`] (a response from the TU through a server
 //!   transaction), [`TransactionLayer::cancel`] (CANCEL for a client INVITE,
 //!   §9.1), [`TransactionLayer::transport_error`] (§17.1.4, §17.2.4).
@@ -48,7 +52,11 @@
 //! 2xx retransmission by the UAS core (§13.3.1.4), 2xx ACK generation by the
 //! UAC core, PRACK (RFC 3262), Via `received`/`rport` stamping, URI
 //! comparison (§19.1.4: the RFC 2543 fallback compares the Request-URI and
-//! top Via byte-for-byte), and the 200 ms delayed 100 Trying is the only
+//! top Via byte-for-byte), merged-request detection (§8.2.2.2), RFC 4320
+//! non-INVITE fixes, deferring a CANCEL until a provisional response
+//! arrives ([`TransactionLayer::cancel`] refuses in Calling; the TU
+//! retries), and limits on how many transactions a peer may open (the
+//! caller's admission control). The 200 ms delayed 100 Trying is the only
 //! "TU may answer first" policy offered.
 //!
 //! ```
