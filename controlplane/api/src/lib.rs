@@ -11,6 +11,7 @@ mod body;
 pub mod bootstrap;
 mod error;
 mod http_metrics;
+pub mod openapi;
 mod outbox;
 mod page;
 pub mod ratelimit;

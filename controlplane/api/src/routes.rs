@@ -10,6 +10,10 @@ use axum::{Json, Router};
 use ferrovox_contract::{Check, Readiness};
 use std::time::Duration;
 
+/// Built once: the document depends only on the code.
+static OPENAPI: std::sync::LazyLock<serde_json::Value> =
+    std::sync::LazyLock::new(crate::openapi::document);
+
 /// A dependency that does not answer within this time counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -32,6 +36,14 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/ready", get(ready))
         .route("/v1.0/ws", get(crate::ws::upgrade))
+        .route(
+            "/v1.0/openapi.json",
+            get(|| async { Json(OPENAPI.clone()) }),
+        )
+        .route(
+            "/v1.0/docs",
+            get(|| async { axum::response::Html(crate::openapi::DOCS_PAGE) }),
+        )
         .route("/metrics", get(metrics))
         .route("/v1.0/customer", get(own_customer))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })

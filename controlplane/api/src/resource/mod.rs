@@ -32,13 +32,15 @@ const MANAGERS: &[&str] = &["customer_admin", "customer_manager"];
 const IMMUTABLE: &[&str] = &["id", "customer_id", "tm_create", "tm_update", "tm_delete"];
 
 /// A REST resource stored in one table.
-pub trait Resource: Serialize + DeserializeOwned + Send + Sync + Sized + 'static {
+pub trait Resource:
+    Serialize + DeserializeOwned + utoipa::ToSchema + Send + Sync + Sized + 'static
+{
     /// Singular name: events are `<KIND>.created`, cache keys `<KIND>:<id>`.
     const KIND: &'static str;
     const TABLE: &'static TableSpec;
     const CACHE_TTL: Duration;
-    type Create: DeserializeOwned + Send + 'static;
-    type Update: DeserializeOwned + Send + 'static;
+    type Create: DeserializeOwned + utoipa::ToSchema + Send + 'static;
+    type Update: DeserializeOwned + utoipa::ToSchema + Send + 'static;
 
     /// A new resource from a create request (validated; errors name the field).
     fn create(request: Self::Create, customer_id: Uuid, id: Uuid) -> Result<Self, ApiError>;

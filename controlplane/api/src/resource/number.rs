@@ -24,7 +24,8 @@ static TABLE: TableSpec = TableSpec {
     ],
 };
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A phone number the customer owns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Number {
     pub id: Uuid,
     pub customer_id: Uuid,
@@ -40,9 +41,11 @@ pub struct Number {
     pub tm_delete: NaiveDateTime,
 }
 
-#[derive(Debug, Deserialize)]
+/// Body of `POST /v1.0/numbers`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateNumber {
+    /// E.164, e.g. `+15551234567`.
     number: String,
     flow_id: Option<String>,
     #[serde(default)]
@@ -51,8 +54,9 @@ pub struct CreateNumber {
     detail: String,
 }
 
-/// Absent fields stay as they are; `"flow_id": null` detaches the flow.
-#[derive(Debug, Deserialize)]
+/// Body of `PUT /v1.0/numbers/{id}`. Absent fields stay as they are; `"flow_id": null`
+/// detaches the flow.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateNumber {
     #[serde(default, deserialize_with = "present")]
