@@ -5,7 +5,7 @@
 //! resource are generated from the same [`Resource`] description the handlers use, so the
 //! document cannot drift from the routes.
 
-use crate::resource::{Resource, number::Number};
+use crate::resource::{Resource, accesskey::AccessKey, number::Number};
 use serde_json::{Map, Value, json};
 use utoipa::{PartialSchema, ToSchema};
 
@@ -135,6 +135,8 @@ pub fn document() -> Value {
     let mut schemas = Map::new();
     resource_paths::<Number>(&mut paths, "numbers", "numbers");
     resource_schemas::<Number>(&mut schemas);
+    resource_paths::<AccessKey>(&mut paths, "accesskeys", "accesskeys");
+    resource_schemas::<AccessKey>(&mut schemas);
     schemas.insert(
         "Error".into(),
         json!({
@@ -207,6 +209,7 @@ pub fn document() -> Value {
         "security": [{ "accessKeyHeader": [] }, { "accessKeyQuery": [] }],
         "tags": [
             { "name": "numbers", "description": "Phone numbers and the flows that answer them" },
+            { "name": "accesskeys", "description": "API access keys (the token is shown once, at creation)" },
             { "name": "customer", "description": "The caller's customer" },
             { "name": "events", "description": "Live events" },
             { "name": "service", "description": "Health, readiness, metrics, documentation" }

@@ -29,7 +29,8 @@ pub(crate) struct AppState {
 }
 
 pub(crate) fn router(state: AppState) -> Router {
-    resource::routes::<resource::number::Number>(Router::new(), "numbers")
+    let router = resource::routes::<resource::number::Number>(Router::new(), "numbers");
+    resource::routes::<resource::accesskey::AccessKey>(router, "accesskeys")
         .route(
             "/health",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),

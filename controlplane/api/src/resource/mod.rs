@@ -7,6 +7,7 @@
 //! TTL); a cache failure is a miss, so the API keeps working while Redis is down. Another
 //! customer's resource is 404, never 403.
 
+pub mod accesskey;
 pub mod number;
 
 use crate::auth::Caller;
@@ -25,11 +26,8 @@ use serde::de::DeserializeOwned;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// Permissions that may change resources of their customer.
-const MANAGERS: &[&str] = &["customer_admin", "customer_manager"];
-
-/// Columns an update never touches.
-const IMMUTABLE: &[&str] = &["id", "customer_id", "tm_create", "tm_update", "tm_delete"];
+/// Permissions that may change most resources of their customer.
+pub(crate) const MANAGERS: &[&str] = &["customer_admin", "customer_manager"];
 
 /// A REST resource stored in one table.
 pub trait Resource:
@@ -39,6 +37,10 @@ pub trait Resource:
     const KIND: &'static str;
     const TABLE: &'static TableSpec;
     const CACHE_TTL: Duration;
+    /// Permissions allowed to create, update and delete (any permission may read).
+    const MANAGED_BY: &'static [&'static str] = MANAGERS;
+    /// The columns an update may change.
+    const UPDATABLE: &'static [&'static str];
     type Create: DeserializeOwned + utoipa::ToSchema + Send + 'static;
     type Update: DeserializeOwned + utoipa::ToSchema + Send + 'static;
 
@@ -52,6 +54,16 @@ pub trait Resource:
     fn customer_id(&self) -> Uuid;
     fn to_record(&self) -> Record;
     fn from_record(record: &Record) -> Result<Self, ApiError>;
+
+    /// What events and the audit trail carry: the resource without secrets.
+    fn public_view(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// Checks that need the caller (e.g. no granting more than one holds).
+    fn authorize_create(_request: &Self::Create, _caller: &Caller) -> Result<(), ApiError> {
+        Ok(())
+    }
 }
 
 /// `/v1.0/<path>` and `/v1.0/<path>/{id}` for `R`.
@@ -80,7 +92,7 @@ fn not_found<R: Resource>(id: Uuid) -> ApiError {
 }
 
 fn json_text<R: Resource>(resource: &R) -> String {
-    serde_json::to_string(resource).unwrap_or_default()
+    resource.public_view().to_string()
 }
 
 fn effects<R: Resource>(
@@ -94,7 +106,7 @@ fn effects<R: Resource>(
     let event = Event::new(
         event_type.clone(),
         "control",
-        serde_json::to_value(after.or(before).unwrap_or(resource)).unwrap_or_default(),
+        after.or(before).unwrap_or(resource).public_view(),
     );
     Effects {
         events: vec![OutboxEvent {
@@ -161,7 +173,8 @@ async fn create<R: Resource>(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<R::Create>,
 ) -> Result<(StatusCode, Json<R>), ApiError> {
-    caller.require_any(MANAGERS)?;
+    caller.require_any(R::MANAGED_BY)?;
+    R::authorize_create(&request, &caller)?;
     let resource = R::create(request, caller.customer_id, Uuid::new_v4())?;
     let effects = effects(&caller, "create", &resource, None, Some(&resource));
     state
@@ -226,7 +239,7 @@ async fn update<R: Resource>(
     Path(id): Path<String>,
     JsonBody(request): JsonBody<R::Update>,
 ) -> Result<Json<R>, ApiError> {
-    caller.require_any(MANAGERS)?;
+    caller.require_any(R::MANAGED_BY)?;
     let id = parse_id(&id)?;
     let before = load::<R>(&state, &caller, id)
         .await?
@@ -236,7 +249,7 @@ async fn update<R: Resource>(
     let set: Record = after
         .to_record()
         .into_iter()
-        .filter(|(column, _)| !IMMUTABLE.contains(column))
+        .filter(|(column, _)| R::UPDATABLE.contains(column))
         .collect();
     let effects = effects(&caller, "update", &after, Some(&before), Some(&after));
     let updated = state
@@ -267,7 +280,7 @@ async fn delete<R: Resource>(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<R>, ApiError> {
-    caller.require_any(MANAGERS)?;
+    caller.require_any(R::MANAGED_BY)?;
     let id = parse_id(&id)?;
     let mut resource = load::<R>(&state, &caller, id)
         .await?

@@ -135,6 +135,7 @@ impl Resource for Number {
     const TABLE: &'static TableSpec = &TABLE;
     /// "Configuration" in the source documents' TTL table: numbers change rarely.
     const CACHE_TTL: Duration = Duration::from_secs(3600);
+    const UPDATABLE: &'static [&'static str] = &["flow_id", "name", "detail"];
     type Create = CreateNumber;
     type Update = UpdateNumber;
 

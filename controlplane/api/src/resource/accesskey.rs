@@ -1,0 +1,260 @@
+//! API access keys. The token (`ak_…`) is in the answer to the create request and nowhere
+//! else: the store keeps its SHA-256, events and audit rows leave it out. Deleting a key
+//! revokes it at once (authentication reads the store, not the cache).
+
+use super::Resource;
+use crate::ApiError;
+use crate::accesskey::{generate_token, token_hash};
+use crate::auth::Caller;
+use chrono::NaiveDateTime;
+use ferrovox_store::{ColumnType, LIVE, Record, SqlValue, TableSpec};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use uuid::Uuid;
+
+static TABLE: TableSpec = TableSpec {
+    name: "accesskeys",
+    columns: &[
+        ("id", ColumnType::Text),
+        ("customer_id", ColumnType::Text),
+        ("name", ColumnType::Text),
+        ("detail", ColumnType::Text),
+        ("token_hash", ColumnType::Text),
+        ("token_prefix", ColumnType::Text),
+        ("permissions", ColumnType::Text),
+        ("tm_expire", ColumnType::Time),
+        ("tm_create", ColumnType::Time),
+        ("tm_update", ColumnType::Time),
+        ("tm_delete", ColumnType::Time),
+    ],
+};
+
+/// The permissions the source documents define, strongest first: each includes what the ones
+/// after it may do.
+pub const PERMISSIONS: &[&str] = &["customer_admin", "customer_manager", "agent_user"];
+
+/// Position in [`PERMISSIONS`]; lower is stronger.
+fn rank(permission: &str) -> Option<usize> {
+    PERMISSIONS.iter().position(|p| *p == permission)
+}
+
+const DEFAULT_LIFETIME_DAYS: u32 = 365;
+const MAX_LIFETIME_DAYS: u32 = 3650;
+
+/// An access key (the token itself only in the answer to its creation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AccessKey {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub name: String,
+    pub detail: String,
+    /// The token's first characters, to tell keys apart.
+    pub token_prefix: String,
+    pub permissions: Vec<String>,
+    pub tm_expire: NaiveDateTime,
+    pub tm_create: NaiveDateTime,
+    pub tm_update: NaiveDateTime,
+    pub tm_delete: NaiveDateTime,
+    /// The key to send as `Authorization: AccessKey <token>`; present only when created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(skip)]
+    #[schema(ignore)]
+    token_hash: String,
+}
+
+/// Body of `POST /v1.0/accesskeys`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccessKey {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    detail: String,
+    /// Subset of the caller's own permissions; default: the caller's.
+    permissions: Option<Vec<String>>,
+    /// Days until the key expires (1–3650, default 365).
+    expire_days: Option<u32>,
+}
+
+/// Body of `PUT /v1.0/accesskeys/{id}`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAccessKey {
+    name: Option<String>,
+    detail: Option<String>,
+}
+
+fn bounded(field: &str, text: String, max: usize) -> Result<String, ApiError> {
+    if text.chars().count() > max {
+        Err(ApiError::invalid(
+            field,
+            format!("longer than {max} characters"),
+        ))
+    } else {
+        Ok(text)
+    }
+}
+
+fn field(record: &Record, column: &str) -> Result<String, ApiError> {
+    record
+        .get(column)
+        .and_then(SqlValue::as_text)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::Unavailable(format!("accesskeys.{column} is missing from the row"))
+        })
+}
+
+fn time(record: &Record, column: &str) -> Result<NaiveDateTime, ApiError> {
+    record
+        .get(column)
+        .and_then(SqlValue::as_time)
+        .ok_or_else(|| {
+            ApiError::Unavailable(format!("accesskeys.{column} is missing from the row"))
+        })
+}
+
+fn uuid(record: &Record, column: &str) -> Result<Uuid, ApiError> {
+    let value = field(record, column)?;
+    Uuid::parse_str(&value)
+        .map_err(|_| ApiError::Unavailable(format!("accesskeys.{column} {value:?} is not a UUID")))
+}
+
+impl Resource for AccessKey {
+    const KIND: &'static str = "accesskey";
+    const TABLE: &'static TableSpec = &TABLE;
+    const CACHE_TTL: Duration = Duration::from_secs(300);
+    /// The source documents: only a customer admin manages access keys.
+    const MANAGED_BY: &'static [&'static str] = &["customer_admin"];
+    const UPDATABLE: &'static [&'static str] = &["name", "detail"];
+    type Create = CreateAccessKey;
+    type Update = UpdateAccessKey;
+
+    fn authorize_create(request: &CreateAccessKey, caller: &Caller) -> Result<(), ApiError> {
+        let strongest_held = caller.permissions.iter().filter_map(|p| rank(p)).min();
+        for permission in request.permissions.iter().flatten() {
+            let Some(wanted) = rank(permission) else {
+                return Err(ApiError::invalid(
+                    "permissions",
+                    format!("{permission:?} is not one of {}", PERMISSIONS.join(", ")),
+                ));
+            };
+            if strongest_held.is_none_or(|held| wanted < held) {
+                return Err(ApiError::Forbidden(format!(
+                    "cannot grant {permission}: stronger than the caller's own permissions"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn create(request: CreateAccessKey, customer_id: Uuid, id: Uuid) -> Result<Self, ApiError> {
+        let days = request.expire_days.unwrap_or(DEFAULT_LIFETIME_DAYS);
+        if !(1..=MAX_LIFETIME_DAYS).contains(&days) {
+            return Err(ApiError::invalid(
+                "expire_days",
+                format!("must be 1 to {MAX_LIFETIME_DAYS}"),
+            ));
+        }
+        let permissions = request
+            .permissions
+            .unwrap_or_else(|| vec!["customer_admin".to_owned()]);
+        if permissions.is_empty() {
+            return Err(ApiError::invalid(
+                "permissions",
+                "must name at least one permission",
+            ));
+        }
+        let token = generate_token();
+        let at = ferrovox_store::model::now();
+        Ok(AccessKey {
+            id,
+            customer_id,
+            name: bounded("name", request.name, 255)?,
+            detail: bounded("detail", request.detail, 4096)?,
+            token_prefix: token.chars().take(7).collect(),
+            permissions,
+            tm_expire: at + chrono::Duration::days(i64::from(days)),
+            tm_create: at,
+            tm_update: at,
+            tm_delete: LIVE,
+            token_hash: token_hash(&token),
+            token: Some(token),
+        })
+    }
+
+    fn update(&mut self, request: UpdateAccessKey) -> Result<(), ApiError> {
+        if let Some(name) = request.name {
+            self.name = bounded("name", name, 255)?;
+        }
+        if let Some(detail) = request.detail {
+            self.detail = bounded("detail", detail, 4096)?;
+        }
+        Ok(())
+    }
+
+    fn mark_deleted(&mut self, at: NaiveDateTime) {
+        self.tm_delete = at;
+    }
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+
+    fn customer_id(&self) -> Uuid {
+        self.customer_id
+    }
+
+    fn to_record(&self) -> Record {
+        Record::from([
+            ("id", SqlValue::from(self.id.to_string())),
+            ("customer_id", self.customer_id.to_string().into()),
+            ("name", self.name.clone().into()),
+            ("detail", self.detail.clone().into()),
+            ("token_hash", self.token_hash.clone().into()),
+            ("token_prefix", self.token_prefix.clone().into()),
+            (
+                "permissions",
+                serde_json::to_string(&self.permissions)
+                    .unwrap_or_else(|_| "[]".into())
+                    .into(),
+            ),
+            ("tm_expire", self.tm_expire.into()),
+            ("tm_create", self.tm_create.into()),
+            ("tm_update", self.tm_update.into()),
+            ("tm_delete", self.tm_delete.into()),
+        ])
+    }
+
+    fn from_record(record: &Record) -> Result<Self, ApiError> {
+        let permissions_text = field(record, "permissions")?;
+        let permissions = serde_json::from_str(&permissions_text).map_err(|_| {
+            ApiError::Unavailable(format!(
+                "accesskeys.permissions {permissions_text:?} is not a JSON list"
+            ))
+        })?;
+        Ok(AccessKey {
+            id: uuid(record, "id")?,
+            customer_id: uuid(record, "customer_id")?,
+            name: field(record, "name")?,
+            detail: field(record, "detail")?,
+            token_prefix: field(record, "token_prefix")?,
+            permissions,
+            tm_expire: time(record, "tm_expire")?,
+            tm_create: time(record, "tm_create")?,
+            tm_update: time(record, "tm_update")?,
+            tm_delete: time(record, "tm_delete")?,
+            token: None,
+            token_hash: field(record, "token_hash")?,
+        })
+    }
+
+    fn public_view(&self) -> serde_json::Value {
+        let mut view = serde_json::to_value(self).unwrap_or_default();
+        if let Some(object) = view.as_object_mut() {
+            object.remove("token");
+        }
+        view
+    }
+}
