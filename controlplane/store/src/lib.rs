@@ -133,6 +133,16 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&Cursor>,
     ) -> Result<Page, StoreError>;
 
+    /// Live rows (of any customer) whose `column` equals `value`, at most `limit`: lookups
+    /// by a unique key such as an agent's username at login.
+    async fn record_find(
+        &self,
+        table: &TableSpec,
+        column: &str,
+        value: &str,
+        limit: u32,
+    ) -> Result<Vec<Record>, StoreError>;
+
     /// Outbox events not yet published, oldest first.
     async fn outbox_pending(&self, limit: u32) -> Result<Vec<PendingEvent>, StoreError>;
 

@@ -478,6 +478,25 @@ macro_rules! impl_store {
                 Ok($crate::Page { records, next })
             }
 
+            async fn record_find(
+                &self,
+                table: &$crate::TableSpec,
+                column: &str,
+                value: &str,
+                limit: u32,
+            ) -> Result<Vec<$crate::Record>, $crate::StoreError> {
+                let sql = $crate::queries::record_sql::find(table, column)?;
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(value.to_owned())
+                    .bind($crate::LIVE)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|row| Self::read_record(table, row))
+                    .collect()
+            }
+
             async fn outbox_pending(
                 &self,
                 limit: u32,
@@ -600,6 +619,15 @@ pub(crate) mod record_sql {
             table.column_list(),
             table.name
         )
+    }
+
+    pub(crate) fn find(table: &TableSpec, column: &str) -> Result<String, StoreError> {
+        check(table, column)?;
+        Ok(format!(
+            "SELECT {} FROM {} WHERE {column} = ? AND tm_delete = ? LIMIT ?",
+            table.column_list(),
+            table.name
+        ))
     }
 
     pub(crate) fn list(table: &TableSpec, after: bool) -> String {

@@ -203,6 +203,28 @@ async fn records_behave(store: Arc<dyn Store>) {
     store.outbox_mark_published(&seqs, now()).await.unwrap();
     assert_eq!(store.outbox_pending(100).await.unwrap().len(), 4);
 
+    // Lookups by a column across customers see live rows only.
+    let found = store
+        .record_find(&NUMBERS, "number", "+15550000001", 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(id_of).collect::<Vec<_>>(),
+        vec![ids[1].clone()]
+    );
+    assert!(
+        store
+            .record_find(&NUMBERS, "number", "+15550000000", 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "deleted"
+    );
+    assert!(matches!(
+        store.record_find(&NUMBERS, "no_such_column", "x", 10).await,
+        Err(StoreError::UnknownColumn { .. })
+    ));
+
     // Column names come from specs, and a wrong one is an error, not SQL.
     let bad = Record::from([("nope", SqlValue::from("x"))]);
     assert!(matches!(
