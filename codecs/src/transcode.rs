@@ -28,8 +28,8 @@
 //!    new talkspurt) is a timeline jump: the pending partial packet is
 //!    dropped, the output timeline jumps by the rescaled gap and the next
 //!    output packet carries the marker bit (RFC 3551 § 4.1);
-//! 3. resample in 10 ms blocks between the codec rates
-//!    ([`FrameResampler`]);
+//! 3. resample between the codec rates ([`FrameResampler`]) in blocks of
+//!    gcd(*a*, *b*) ms (20 ms for 20 ms ↔ 20 ms);
 //! 4. cut into output packets of *b* ms and encode. With Opus DTX on the
 //!    output, packets of ≤ 2 bytes are not emitted (the timeline still
 //!    advances and the next packet is marked).
@@ -209,13 +209,13 @@ pub struct Transcoder {
     in_clock: u32,
     out_clock: u32,
     in_block: usize,
+    rs_block: usize,
     out_frame: usize,
     out_frame_ticks: u32,
     max_conceal_samples: usize,
     dec_buf: Vec<i16>,
     in_buf: Vec<i16>,
     in_len: usize,
-    rs_buf: Vec<i16>,
     out_buf: Vec<i16>,
     out_len: usize,
     pkt_buf: Vec<u8>,
@@ -253,7 +253,14 @@ impl Transcoder {
                 reason: "must be 8000, 16000 or 48000",
             })
         };
-        let resampler = FrameResampler::new(rate(in_rate)?, rate(out_rate)?, 10)?;
+        // Resample in blocks of gcd(ptime in, ptime out) — 20 ms for a
+        // 20 ms ↔ 20 ms leg, halving the calls — or 10 ms if the resampler
+        // cannot use that size.
+        let block_ms = gcd(input.ptime_ms, output.ptime_ms);
+        let resampler = match FrameResampler::new(rate(in_rate)?, rate(out_rate)?, block_ms) {
+            Ok(r) => r,
+            Err(_) => FrameResampler::new(rate(in_rate)?, rate(out_rate)?, 10)?,
+        };
         let decoder = match input.codec {
             Codec::Pcmu => Decoder::Pcmu,
             Codec::Pcma => Decoder::Pcma,
@@ -276,7 +283,8 @@ impl Transcoder {
             })?),
         };
         let in_block = (in_rate / 100) as usize;
-        let out_block = (out_rate / 100) as usize;
+        let rs_block = resampler.input_len();
+        let out_block = resampler.output_len();
         let max_decode = (in_rate * crate::opus::MAX_FRAME_MS / 1000) as usize;
         Ok(Self {
             cfg: *cfg,
@@ -289,14 +297,14 @@ impl Transcoder {
             in_clock: input.codec.rtp_clock(),
             out_clock: output.codec.rtp_clock(),
             in_block,
+            rs_block,
             out_frame,
             out_frame_ticks: output.codec.rtp_clock() * output.ptime_ms / 1000,
             max_conceal_samples: (u64::from(in_rate) * u64::from(cfg.max_conceal_ms) / 1000)
                 as usize,
             dec_buf: vec![0; max_decode],
-            in_buf: vec![0; max_decode + in_block],
+            in_buf: vec![0; max_decode + rs_block],
             in_len: 0,
-            rs_buf: vec![0; out_block],
             out_buf: vec![0; out_frame + out_block],
             out_len: 0,
             pkt_buf: vec![0; MAX_PACKET_BYTES.max(out_frame)],
@@ -518,7 +526,7 @@ impl Transcoder {
         Ok(emitted)
     }
 
-    /// Appends decoded input PCM, resamples whole 10 ms blocks and
+    /// Appends decoded input PCM, resamples whole blocks and
     /// encodes whole output packets.
     fn feed(
         &mut self,
@@ -527,27 +535,47 @@ impl Transcoder {
     ) -> Result<usize, CodecError> {
         let mut emitted = 0;
         let mut src = pcm;
+        // Fast path: nothing buffered, so whole blocks are resampled
+        // straight from the decoded PCM into the output buffer.
+        if self.in_len == 0 {
+            while src.len() >= self.rs_block {
+                emitted += self.resample_block(&src[..self.rs_block], emit)?;
+                src = &src[self.rs_block..];
+            }
+        }
         while !src.is_empty() {
             let room = self.in_buf.len() - self.in_len;
             let take = room.min(src.len());
             self.in_buf[self.in_len..self.in_len + take].copy_from_slice(&src[..take]);
             self.in_len += take;
             src = &src[take..];
-            let mut consumed = 0;
-            while self.in_len - consumed >= self.in_block {
-                let block = &self.in_buf[consumed..consumed + self.in_block];
-                let n = self.resampler.process(block, &mut self.rs_buf)?;
-                consumed += self.in_block;
-                self.out_buf[self.out_len..self.out_len + n].copy_from_slice(&self.rs_buf[..n]);
-                self.out_len += n;
-                if self.out_len >= self.out_frame {
-                    emitted += self.encode_frame(emit)?;
-                }
+            while self.in_len >= self.rs_block {
+                let in_buf = core::mem::take(&mut self.in_buf);
+                let r = self.resample_block(&in_buf[..self.rs_block], emit);
+                self.in_buf = in_buf;
+                self.in_buf.copy_within(self.rs_block..self.in_len, 0);
+                self.in_len -= self.rs_block;
+                emitted += r?;
             }
-            self.in_buf.copy_within(consumed..self.in_len, 0);
-            self.in_len -= consumed;
         }
         Ok(emitted)
+    }
+
+    /// Resamples one block into the output buffer (which always has room
+    /// for a block) and encodes a packet when one is complete.
+    fn resample_block(
+        &mut self,
+        block: &[i16],
+        emit: &mut impl FnMut(&OutPacket<'_>),
+    ) -> Result<usize, CodecError> {
+        let n = self
+            .resampler
+            .process(block, &mut self.out_buf[self.out_len..])?;
+        self.out_len += n;
+        if self.out_len >= self.out_frame {
+            return self.encode_frame(emit);
+        }
+        Ok(0)
     }
 
     /// Encodes the first output frame of `out_buf` and emits it.
@@ -618,4 +646,8 @@ impl Transcoder {
         });
         Ok(())
     }
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 { a } else { gcd(b, a % b) }
 }
