@@ -481,3 +481,47 @@ fn stale_and_bad_input() {
         assert!(Transcoder::new(&bad).is_err());
     }
 }
+
+#[test]
+fn opus_dtx_output_suppresses_silence_and_keeps_the_timeline() {
+    // 1 s of tone, 2 s of µ-law silence, 0.5 s of tone.
+    let mut pcm = tone(8000, 1000);
+    pcm.extend(std::iter::repeat_n(0i16, 16_000));
+    pcm.extend(tone(8000, 500));
+    let input = packetise(Codec::Pcmu, 20, &pcm, 0);
+    let mut cfg = TranscoderConfig::new(
+        Leg {
+            codec: Codec::Pcmu,
+            ptime_ms: 20,
+        },
+        Leg {
+            codec: OPUS48,
+            ptime_ms: 20,
+        },
+    );
+    cfg.opus.dtx = true;
+    let (t, out) = transcode(&cfg, &input);
+    let s = t.stats();
+    eprintln!("opus DTX output: {s:?}");
+    // Every 20 ms either went out or was suppressed.
+    assert_eq!(s.packets_out + s.dtx_suppressed, 175);
+    // libopus 1.3.1: 84 of the 100 silent frames (DTX starts after ≈ 200 ms
+    // and refreshes every 400 ms).
+    assert!(
+        s.dtx_suppressed >= 75,
+        "silence suppressed ({})",
+        s.dtx_suppressed
+    );
+    // Emitted packets stay on the 960-tick grid; after each suppressed
+    // stretch the next packet is marked.
+    for w in out.windows(2) {
+        let step = w[1].ts.wrapping_sub(w[0].ts);
+        assert_eq!(step % 960, 0);
+        assert_eq!(
+            w[1].marker,
+            step > 960,
+            "marker iff a stretch was suppressed"
+        );
+    }
+    assert_eq!(out.last().map(|p| p.ts), Some(174 * 960));
+}
