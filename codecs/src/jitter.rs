@@ -383,7 +383,7 @@ impl JitterBuffer {
     /// Jitter over the window (max − min transit), in ms.
     pub fn jitter_ms(&self) -> f64 {
         self.window_min_max()
-            .map_or(0.0, |(lo, hi)| self.ticks_to_ms(hi - lo))
+            .map_or(0.0, |(lo, hi)| self.ticks_to_ms(hi.saturating_sub(lo)))
     }
 
     /// Target playout delay (jitter + margin, within the bounds), in ms.
@@ -393,7 +393,10 @@ impl JitterBuffer {
 
     fn target_ticks(&self) -> i64 {
         match self.window_min_max() {
-            Some((lo, hi)) => (hi - lo + self.margin).clamp(self.min_delay, self.max_delay),
+            Some((lo, hi)) => hi
+                .saturating_sub(lo)
+                .saturating_add(self.margin)
+                .clamp(self.min_delay, self.max_delay),
             None => self.initial_delay,
         }
     }
@@ -404,8 +407,9 @@ impl JitterBuffer {
         if !self.playing {
             return 0.0;
         }
-        self.window_min_max()
-            .map_or(0.0, |(lo, _)| self.ticks_to_ms(self.offset - lo))
+        self.window_min_max().map_or(0.0, |(lo, _)| {
+            self.ticks_to_ms(self.offset.saturating_sub(lo))
+        })
     }
 
     fn slot_index(&self, seq: i64) -> usize {
@@ -469,7 +473,7 @@ impl JitterBuffer {
         self.next_seq = i64::from(seq);
         self.next_ts = i64::from(ts);
         self.first_arrival = now;
-        self.last_transit = now as i64 - i64::from(ts);
+        self.last_transit = (now as i64).wrapping_sub(i64::from(ts));
     }
 
     /// Offers an arriving packet at receiver time `now`. Errors only if
@@ -498,18 +502,19 @@ impl JitterBuffer {
         }
         let mut seq_ext = unwrap_seq(self.highest_seq, seq);
         let mut ts_ext = unwrap_ts(self.highest_ts, timestamp);
-        let mut transit = now as i64 - ts_ext;
+        let mut transit = (now as i64).wrapping_sub(ts_ext);
         let capacity = self.slots.len() as i64;
         let seq_jump = seq_ext - self.next_seq >= capacity;
         if outcome != Arrival::Resync
-            && ((transit - self.last_transit).abs() > self.resync || seq_jump)
+            && (transit.saturating_sub(self.last_transit).unsigned_abs() > self.resync as u64
+                || seq_jump)
         {
             self.start_stream(now, ssrc, seq, timestamp);
             self.stats.resyncs += 1;
             outcome = Arrival::Resync;
             seq_ext = i64::from(seq);
             ts_ext = i64::from(timestamp);
-            transit = now as i64 - ts_ext;
+            transit = (now as i64).wrapping_sub(ts_ext);
         }
         let idx = self.slot_index(seq_ext);
         let slot_has_it =
@@ -594,7 +599,7 @@ impl JitterBuffer {
             return Ok(Playout::Buffering);
         }
         if !self.playing {
-            if (now.saturating_sub(self.first_arrival) as i64) < self.initial_delay {
+            if now.saturating_sub(self.first_arrival) < self.initial_delay as u64 {
                 return Ok(Playout::Buffering);
             }
             self.playing = true;
@@ -602,15 +607,15 @@ impl JitterBuffer {
         }
         self.since_shrink = self.since_shrink.saturating_add(1);
         self.skip_stale();
-        self.offset = now as i64 - self.next_ts;
+        self.offset = (now as i64).wrapping_sub(self.next_ts);
         let in_gap = self
             .next_queued()
             .is_some_and(|(s, t)| s == self.next_seq && t > self.next_ts);
         if let Some((lo, hi)) = self.window_min_max() {
-            let depth = self.offset - lo;
-            let headroom = self.offset - hi;
+            let depth = self.offset.saturating_sub(lo);
+            let headroom = self.offset.saturating_sub(hi);
             let grow = (headroom < self.margin || depth < self.min_delay)
-                && depth + self.frame <= self.max_delay;
+                && depth.saturating_add(self.frame) <= self.max_delay;
             if grow {
                 self.stats.inserted += 1;
                 return Ok(Playout::Inserted {
@@ -619,7 +624,7 @@ impl JitterBuffer {
             }
             let shrink = (headroom > self.margin + self.frame + self.frame / 2
                 || depth > self.max_delay)
-                && depth - self.frame >= self.min_delay
+                && depth.saturating_sub(self.frame) >= self.min_delay
                 && (in_gap || self.since_shrink >= self.cfg.shrink_interval);
             if shrink {
                 self.since_shrink = 0;
@@ -633,7 +638,7 @@ impl JitterBuffer {
                 }
                 self.stats.discarded += 1;
                 self.next_ts += self.frame;
-                self.offset = now as i64 - self.next_ts;
+                self.offset = (now as i64).wrapping_sub(self.next_ts);
                 self.skip_stale();
             }
         }

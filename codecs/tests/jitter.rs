@@ -459,3 +459,44 @@ fn bad_input_is_a_typed_error() {
     }
     assert_eq!(ticks_from_nanos(20_000_000, 8000), 160);
 }
+
+#[test]
+fn arbitrary_input_never_panics() {
+    // Random SSRCs, sequence numbers, timestamps, clocks (including the
+    // extremes of u64) and payload sizes: every call returns.
+    let mut rng = Rng::new(77);
+    let mut jb = JitterBuffer::new(&cfg()).expect("valid");
+    let mut out = [0u8; 1500];
+    let payload = [0x55u8; 1600];
+    let mut now = 0u64;
+    for k in 0..20_000u32 {
+        now = match k % 1000 {
+            0 => u64::MAX - rng.next_u64() % 1000,
+            500 => rng.next_u64() % 1000,
+            _ => now.wrapping_add(rng.next_u64() % 400),
+        };
+        let ssrc = if rng.uniform() < 0.01 {
+            rng.next_u64() as u32
+        } else {
+            1
+        };
+        let seq = if rng.uniform() < 0.9 {
+            k as u16
+        } else {
+            rng.next_u64() as u16
+        };
+        let ts = if rng.uniform() < 0.9 {
+            k.wrapping_mul(FRAME)
+        } else {
+            rng.next_u64() as u32
+        };
+        let len = (rng.next_u64() % 1600) as usize;
+        let r = jb.push(now, ssrc, seq, ts, &payload[..len]);
+        assert_eq!(r.is_err(), len > 1500);
+        if k % 2 == 0 {
+            let _ = jb.pop(now, &mut out).expect("slot fits the output");
+        }
+    }
+    let s = jb.stats();
+    assert!(s.resyncs > 0 && s.played > 0, "{s:?}");
+}

@@ -525,3 +525,47 @@ fn opus_dtx_output_suppresses_silence_and_keeps_the_timeline() {
     }
     assert_eq!(out.last().map(|p| p.ts), Some(174 * 960));
 }
+
+#[test]
+fn arbitrary_input_never_panics() {
+    // Random payloads (lengths 0..400, random bytes) and timestamps into
+    // every input codec: each call returns Ok or a typed error.
+    use ferrovox_codecs::signal::Rng;
+    let mut rng = Rng::new(5);
+    let codecs = [Codec::Pcmu, Codec::Pcma, Codec::G722, OPUS48];
+    for a in codecs {
+        let cfg = TranscoderConfig::new(
+            Leg {
+                codec: a,
+                ptime_ms: 20,
+            },
+            Leg {
+                codec: Codec::Opus { sample_rate: 8000 },
+                ptime_ms: 20,
+            },
+        );
+        let mut t = Transcoder::new(&cfg).expect("valid");
+        let (mut ok, mut err) = (0, 0);
+        let mut ts = 0u32;
+        for k in 0..3000u32 {
+            let len = match k % 3 {
+                0 => 160,
+                _ => (rng.next_u64() % 400) as usize,
+            };
+            let payload: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+            ts = if rng.uniform() < 0.8 {
+                ts.wrapping_add(160 * a.rtp_clock() / 8000)
+            } else {
+                rng.next_u64() as u32
+            };
+            let r = if k % 50 == 0 {
+                t.push_event(ts, k % 100 == 0, &payload, |_| {}).map(|()| 0)
+            } else {
+                t.push_audio(ts, &payload, |_| {})
+            };
+            if r.is_ok() { ok += 1 } else { err += 1 }
+        }
+        eprintln!("{}: {ok} accepted, {err} typed errors", name(a));
+        assert!(ok > 0 && err > 0);
+    }
+}
