@@ -369,6 +369,44 @@ fn gaps_are_concealed_and_long_gaps_jump_the_timeline() {
 }
 
 #[test]
+fn g722_and_opus_inputs_conceal_a_lost_packet() {
+    for a in [Codec::G722, Codec::Pcma, Codec::Opus { sample_rate: 8000 }] {
+        let pcm = tone(a.audio_rate(), 1000);
+        let mut input = packetise(a, 20, &pcm, 777);
+        input.remove(20);
+        let cfg = TranscoderConfig::new(
+            Leg {
+                codec: a,
+                ptime_ms: 20,
+            },
+            Leg {
+                codec: Codec::Pcmu,
+                ptime_ms: 20,
+            },
+        );
+        let (t, out) = transcode(&cfg, &input);
+        let s = t.stats();
+        assert_eq!(
+            s.concealed_samples as u32,
+            a.audio_rate() / 50,
+            "{}",
+            name(a)
+        );
+        assert_eq!((out.len(), s.jumps), (50, 0), "{}", name(a));
+        for w in out.windows(2) {
+            assert_eq!(w[1].ts.wrapping_sub(w[0].ts), 160);
+        }
+        let decoded = depacketise(Codec::Pcmu, &out);
+        let f = dominant_frequency(&decoded[2800..4000], 8000, 900.0, 1100.0, 1.0);
+        eprintln!(
+            "{} with a lost packet → PCMU: {f:.2} Hz across the gap",
+            name(a)
+        );
+        assert!((f - 1000.0).abs() < 3.0);
+    }
+}
+
+#[test]
 fn opus_fec_recovers_a_lost_input_packet() {
     let pcm = tone(16000, 1000);
     let mut enc = OpusEncoder::new(&OpusConfig {
