@@ -1,4 +1,5 @@
-//! Who is calling: `Authorization: AccessKey <key>`, `?accesskey=<key>` or `?token=<key>`.
+//! Who is calling: `Authorization: Bearer <jwt>` (an agent's session), `Authorization:
+//! AccessKey <key>`, `?accesskey=<key>`, or `?token=<jwt or key>` (WebSocket clients).
 
 use crate::ApiError;
 use crate::accesskey::token_hash;
@@ -14,22 +15,45 @@ use uuid::Uuid;
 pub struct Caller {
     pub customer_id: Uuid,
     pub permissions: Vec<String>,
-    /// The access key used.
-    pub key_id: Uuid,
+    /// Who, for the audit trail: `accesskey:<id>` or `agent:<id>`.
+    pub actor: String,
 }
 
-fn presented_key(parts: &Parts) -> Option<String> {
+enum Credential {
+    AccessKey(String),
+    Bearer(String),
+}
+
+/// A JWT has three dot-separated parts; an access key has none.
+fn classify(token: &str) -> Credential {
+    if token.matches('.').count() == 2 {
+        Credential::Bearer(token.to_owned())
+    } else {
+        Credential::AccessKey(token.to_owned())
+    }
+}
+
+fn presented_credential(parts: &Parts) -> Option<Credential> {
     if let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) {
         let header = header.to_str().ok()?;
-        let (scheme, key) = header.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("accesskey")
-            .then(|| key.trim().to_owned());
+        let (scheme, value) = header.split_once(' ')?;
+        let value = value.trim().to_owned();
+        return if scheme.eq_ignore_ascii_case("accesskey") {
+            Some(Credential::AccessKey(value))
+        } else if scheme.eq_ignore_ascii_case("bearer") {
+            Some(Credential::Bearer(value))
+        } else {
+            None
+        };
     }
     parts.uri.query()?.split('&').find_map(|pair| {
         let (name, value) = pair.split_once('=')?;
-        // `token` is what WebSocket clients pass (browsers cannot set headers on an upgrade).
-        (name == "accesskey" || name == "token").then(|| value.to_owned())
+        match name {
+            "accesskey" => Some(Credential::AccessKey(value.to_owned())),
+            // What WebSocket clients pass (browsers cannot set headers on an upgrade).
+            "token" => Some(classify(value)),
+            _ => None,
+        }
     })
 }
 
@@ -68,9 +92,17 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
-    let token = presented_key(parts).ok_or_else(|| {
-        ApiError::Unauthorized("send Authorization: AccessKey <key> or ?accesskey=<key>".into())
-    })?;
+    let token = match presented_credential(parts) {
+        Some(Credential::Bearer(token)) => {
+            return crate::session::caller_from_jwt(&token, state).await;
+        }
+        Some(Credential::AccessKey(token)) => token,
+        None => {
+            return Err(ApiError::Unauthorized(
+                "send Authorization: Bearer <token> or AccessKey <key>, or ?accesskey=<key>".into(),
+            ));
+        }
+    };
     let key = state
         .engines
         .store
@@ -84,7 +116,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
     Ok(Caller {
         customer_id: key.customer_id,
         permissions: key.permissions,
-        key_id: key.id,
+        actor: format!("accesskey:{}", key.id),
     })
 }
 
@@ -107,6 +139,6 @@ impl Caller {
 
     /// How the audit trail names this caller.
     pub fn actor(&self) -> String {
-        format!("accesskey:{}", self.key_id)
+        self.actor.clone()
     }
 }

@@ -14,9 +14,11 @@ mod http_metrics;
 pub mod openapi;
 mod outbox;
 mod page;
+mod password;
 pub mod ratelimit;
 pub mod resource;
 mod routes;
+mod session;
 mod ws;
 
 pub use accesskey::{generate_token, token_hash};
@@ -54,6 +56,27 @@ pub enum ControlError {
     },
 }
 
+/// How a control plane runs besides its engines.
+#[derive(Clone)]
+pub struct Options {
+    pub rate_limits: RateLimits,
+    /// Signs session tokens (HS256). Every control plane of a deployment needs the same one.
+    pub jwt_secret: Vec<u8>,
+}
+
+impl Default for Options {
+    /// Default rate limits and a random secret (sessions end when the process does).
+    fn default() -> Self {
+        use rand::Rng;
+        let mut secret = vec![0u8; 32];
+        rand::rng().fill(secret.as_mut_slice());
+        Self {
+            rate_limits: RateLimits::default(),
+            jwt_secret: secret,
+        }
+    }
+}
+
 /// A running HTTP API.
 pub struct ControlPlane {
     addr: SocketAddr,
@@ -70,15 +93,15 @@ impl ControlPlane {
         engines: Engines,
         metrics: RenderMetrics,
     ) -> Result<Self, ControlError> {
-        Self::start_with(listen, engines, metrics, RateLimits::default()).await
+        Self::start_with(listen, engines, metrics, Options::default()).await
     }
 
-    /// [`ControlPlane::start`] with explicit rate limits.
+    /// [`ControlPlane::start`] with explicit options.
     pub async fn start_with(
         listen: SocketAddr,
         engines: Engines,
         metrics: RenderMetrics,
-        limits: RateLimits,
+        options: Options,
     ) -> Result<Self, ControlError> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -95,7 +118,8 @@ impl ControlPlane {
             metrics,
             outbox: wake,
             events,
-            limiter: Arc::new(ratelimit::RateLimiter::new(limits)),
+            limiter: Arc::new(ratelimit::RateLimiter::new(options.rate_limits)),
+            jwt_secret: Arc::new(options.jwt_secret),
         });
         let (stop, mut stopped) = watch::channel(false);
         let server = tokio::spawn(async move {

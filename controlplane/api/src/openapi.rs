@@ -5,7 +5,8 @@
 //! resource are generated from the same [`Resource`] description the handlers use, so the
 //! document cannot drift from the routes.
 
-use crate::resource::{Resource, accesskey::AccessKey, number::Number};
+use crate::resource::{Resource, accesskey::AccessKey, agent::Agent, number::Number};
+use crate::session::{Login, Session};
 use serde_json::{Map, Value, json};
 use utoipa::{PartialSchema, ToSchema};
 
@@ -137,6 +138,30 @@ pub fn document() -> Value {
     resource_schemas::<Number>(&mut schemas);
     resource_paths::<AccessKey>(&mut paths, "accesskeys", "accesskeys");
     resource_schemas::<AccessKey>(&mut schemas);
+    resource_paths::<Agent>(&mut paths, "agents", "agents");
+    resource_schemas::<Agent>(&mut schemas);
+    schemas.insert(
+        "Address".into(),
+        serde_json::to_value(crate::resource::agent::Address::schema()).unwrap_or_default(),
+    );
+    schemas.insert(
+        "Login".into(),
+        serde_json::to_value(Login::schema()).unwrap_or_default(),
+    );
+    schemas.insert(
+        "Session".into(),
+        serde_json::to_value(Session::schema()).unwrap_or_default(),
+    );
+    paths.insert("/v1.0/auth/login".into(), json!({ "post": {
+        "tags": ["auth"], "operationId": "login", "summary": "An agent logs in: a session token (JWT, 1 h)", "security": [],
+        "requestBody": { "required": true, "content": { "application/json": { "schema": schema_ref("Login") } } },
+        "responses": with_errors(Map::from_iter([("200".to_owned(), json_response("A session", schema_ref("Session")))]),
+            &[("400", "Malformed body"), ("401", "Invalid username or password"), ("429", "Too many attempts; see Retry-After")])
+    }}));
+    paths.insert("/v1.0/auth/logout".into(), json!({ "post": {
+        "tags": ["auth"], "operationId": "logout", "summary": "End the session of the bearer token",
+        "responses": with_errors(Map::from_iter([("200".to_owned(), json_response("Logged out", json!({"type": "object"})))]), AUTH_ERRORS)
+    }}));
     schemas.insert(
         "Error".into(),
         json!({
@@ -206,10 +231,12 @@ pub fn document() -> Value {
             "description": "Control plane of the ferrovox media appliance. Errors are {\"error\", \"message\"[, \"field\"]}; lists are paginated with page_size and page_token."
         },
         "servers": [{ "url": "/" }],
-        "security": [{ "accessKeyHeader": [] }, { "accessKeyQuery": [] }],
+        "security": [{ "bearer": [] }, { "accessKeyHeader": [] }, { "accessKeyQuery": [] }],
         "tags": [
             { "name": "numbers", "description": "Phone numbers and the flows that answer them" },
             { "name": "accesskeys", "description": "API access keys (the token is shown once, at creation)" },
+            { "name": "agents", "description": "Agents: the people of a customer, who log in" },
+            { "name": "auth", "description": "Agent sessions" },
             { "name": "customer", "description": "The caller's customer" },
             { "name": "events", "description": "Live events" },
             { "name": "service", "description": "Health, readiness, metrics, documentation" }
@@ -218,6 +245,7 @@ pub fn document() -> Value {
         "components": {
             "schemas": schemas,
             "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" },
                 "accessKeyHeader": { "type": "apiKey", "in": "header", "name": "Authorization", "description": "AccessKey <key>" },
                 "accessKeyQuery": { "type": "apiKey", "in": "query", "name": "accesskey" }
             }

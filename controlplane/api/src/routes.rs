@@ -26,11 +26,21 @@ pub(crate) struct AppState {
     /// Every event on the bus with its topic, for WebSocket clients.
     pub events: tokio::sync::broadcast::Sender<std::sync::Arc<(String, ferrovox_contract::Event)>>,
     pub limiter: std::sync::Arc<crate::ratelimit::RateLimiter>,
+    pub jwt_secret: std::sync::Arc<Vec<u8>>,
 }
 
 pub(crate) fn router(state: AppState) -> Router {
     let router = resource::routes::<resource::number::Number>(Router::new(), "numbers");
-    resource::routes::<resource::accesskey::AccessKey>(router, "accesskeys")
+    let router = resource::routes::<resource::accesskey::AccessKey>(router, "accesskeys");
+    resource::routes::<resource::agent::Agent>(router, "agents")
+        .route(
+            "/v1.0/auth/login",
+            axum::routing::post(crate::session::login),
+        )
+        .route(
+            "/v1.0/auth/logout",
+            axum::routing::post(crate::session::logout),
+        )
         .route(
             "/health",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),

@@ -2,7 +2,7 @@
 //! authentications are throttled per source address.
 
 use ferrovox_contract::MemoryBus;
-use ferrovox_control::{AdminKey, ControlPlane, Engines, RateLimits, ensure_admin};
+use ferrovox_control::{AdminKey, ControlPlane, Engines, Options, RateLimits, ensure_admin};
 use ferrovox_testkit::ports::{free_tcp_port, loopback};
 use std::sync::Arc;
 
@@ -52,7 +52,10 @@ async fn floods_get_429_with_retry_after() {
         loopback(free_tcp_port()),
         engines,
         Arc::new(String::new),
-        limits,
+        Options {
+            rate_limits: limits,
+            ..Options::default()
+        },
     )
     .await
     .unwrap();

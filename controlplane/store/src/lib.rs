@@ -143,6 +143,9 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Record>, StoreError>;
 
+    /// Writes effects without a row change (the audit row of a login, say).
+    async fn write_effects(&self, effects: &Effects) -> Result<(), StoreError>;
+
     /// Outbox events not yet published, oldest first.
     async fn outbox_pending(&self, limit: u32) -> Result<Vec<PendingEvent>, StoreError>;
 

@@ -478,6 +478,16 @@ macro_rules! impl_store {
                 Ok($crate::Page { records, next })
             }
 
+            async fn write_effects(
+                &self,
+                effects: &$crate::Effects,
+            ) -> Result<(), $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                Self::write_effects(&mut tx, effects).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn record_find(
                 &self,
                 table: &$crate::TableSpec,

@@ -49,6 +49,8 @@ pub struct ControlConfig {
     pub rate_calls_per_minute: u32,
     /// Login attempts and failed authentications per minute per source address.
     pub rate_logins_per_minute: u32,
+    /// Signs agents' session tokens; unset: generated once and kept in the data directory.
+    pub jwt_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -151,6 +153,7 @@ impl Default for ControlConfig {
             rate_api_per_minute: 1000,
             rate_calls_per_minute: 100,
             rate_logins_per_minute: 10,
+            jwt_secret: None,
         }
     }
 }
@@ -203,6 +206,7 @@ pub const ENVIRONMENT: &[(&str, &[&str])] = &[
     ("FERROVOX_LOG_FORMAT", &["log", "format"]),
     ("FERROVOX_LOG_LEVEL", &["log", "level"]),
     ("FERROVOX_CONTROL_LISTEN", &["control", "listen"]),
+    ("FERROVOX_CONTROL_JWT_SECRET", &["control", "jwt_secret"]),
     ("FERROVOX_STORE_URL", &["store", "url"]),
     ("FERROVOX_CACHE_URL", &["cache", "url"]),
     ("FERROVOX_BUS_URL", &["bus", "url"]),

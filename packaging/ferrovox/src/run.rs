@@ -72,6 +72,44 @@ fn metrics_recorder() -> anyhow::Result<RenderMetrics> {
     Ok(Arc::new(move || handle.render()))
 }
 
+/// The secret that signs session tokens: `control.jwt_secret`, or one generated at first
+/// start and kept (mode 0600) in the data directory. Several control planes must share it.
+fn jwt_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
+    if let Some(secret) = &config.control.jwt_secret {
+        anyhow::ensure!(
+            secret.len() >= 32,
+            "control.jwt_secret must be at least 32 characters"
+        );
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let path = config.data_dir.join("jwt-secret");
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        let secret = secret.trim();
+        anyhow::ensure!(
+            secret.len() >= 32,
+            "{} holds a secret shorter than 32 characters",
+            path.display()
+        );
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let secret = ferrovox_control::generate_token().replacen("ak_", "jwt_", 1);
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        file.write_all(secret.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(secret.into_bytes())
+}
+
 fn open_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     let url = &config.bus.url;
     if url == "memory://" || url == "memory" {
@@ -155,10 +193,13 @@ async fn up(config: &Config, with_control: bool, with_media: bool) -> anyhow::Re
                 config.control.listen,
                 engines,
                 metrics.clone(),
-                ferrovox_control::RateLimits {
-                    api_per_minute: config.control.rate_api_per_minute,
-                    calls_per_minute: config.control.rate_calls_per_minute,
-                    logins_per_minute: config.control.rate_logins_per_minute,
+                ferrovox_control::Options {
+                    rate_limits: ferrovox_control::RateLimits {
+                        api_per_minute: config.control.rate_api_per_minute,
+                        calls_per_minute: config.control.rate_calls_per_minute,
+                        logins_per_minute: config.control.rate_logins_per_minute,
+                    },
+                    jwt_secret: jwt_secret(config)?,
                 },
             )
             .await?,

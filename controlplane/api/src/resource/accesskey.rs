@@ -38,6 +38,30 @@ fn rank(permission: &str) -> Option<usize> {
     PERMISSIONS.iter().position(|p| *p == permission)
 }
 
+/// Checks that every permission in `wanted` is known (else 400 on `field`) and no stronger
+/// than the caller's own (else 403): nobody grants more than they hold.
+pub(crate) fn grantable<'a>(
+    wanted: impl IntoIterator<Item = &'a String>,
+    caller: &Caller,
+    field: &str,
+) -> Result<(), ApiError> {
+    let strongest_held = caller.permissions.iter().filter_map(|p| rank(p)).min();
+    for permission in wanted {
+        let Some(wanted) = rank(permission) else {
+            return Err(ApiError::invalid(
+                field,
+                format!("{permission:?} is not one of {}", PERMISSIONS.join(", ")),
+            ));
+        };
+        if strongest_held.is_none_or(|held| wanted < held) {
+            return Err(ApiError::Forbidden(format!(
+                "cannot grant {permission}: stronger than the caller's own permissions"
+            )));
+        }
+    }
+    Ok(())
+}
+
 const DEFAULT_LIFETIME_DAYS: u32 = 365;
 const MAX_LIFETIME_DAYS: u32 = 3650;
 
@@ -132,24 +156,14 @@ impl Resource for AccessKey {
     type Update = UpdateAccessKey;
 
     fn authorize_create(request: &CreateAccessKey, caller: &Caller) -> Result<(), ApiError> {
-        let strongest_held = caller.permissions.iter().filter_map(|p| rank(p)).min();
-        for permission in request.permissions.iter().flatten() {
-            let Some(wanted) = rank(permission) else {
-                return Err(ApiError::invalid(
-                    "permissions",
-                    format!("{permission:?} is not one of {}", PERMISSIONS.join(", ")),
-                ));
-            };
-            if strongest_held.is_none_or(|held| wanted < held) {
-                return Err(ApiError::Forbidden(format!(
-                    "cannot grant {permission}: stronger than the caller's own permissions"
-                )));
-            }
-        }
-        Ok(())
+        grantable(request.permissions.iter().flatten(), caller, "permissions")
     }
 
-    fn create(request: CreateAccessKey, customer_id: Uuid, id: Uuid) -> Result<Self, ApiError> {
+    async fn create(
+        request: CreateAccessKey,
+        customer_id: Uuid,
+        id: Uuid,
+    ) -> Result<Self, ApiError> {
         let days = request.expire_days.unwrap_or(DEFAULT_LIFETIME_DAYS);
         if !(1..=MAX_LIFETIME_DAYS).contains(&days) {
             return Err(ApiError::invalid(

@@ -8,6 +8,7 @@
 //! customer's resource is 404, never 403.
 
 pub mod accesskey;
+pub mod agent;
 pub mod number;
 
 use crate::auth::Caller;
@@ -44,8 +45,13 @@ pub trait Resource:
     type Create: DeserializeOwned + utoipa::ToSchema + Send + 'static;
     type Update: DeserializeOwned + utoipa::ToSchema + Send + 'static;
 
-    /// A new resource from a create request (validated; errors name the field).
-    fn create(request: Self::Create, customer_id: Uuid, id: Uuid) -> Result<Self, ApiError>;
+    /// A new resource from a create request (validated; errors name the field). Async so
+    /// that expensive preparation (password hashing) stays off the request threads.
+    fn create(
+        request: Self::Create,
+        customer_id: Uuid,
+        id: Uuid,
+    ) -> impl std::future::Future<Output = Result<Self, ApiError>> + Send;
     /// Applies an update request (validated; errors name the field).
     fn update(&mut self, request: Self::Update) -> Result<(), ApiError>;
     /// Sets `tm_delete`, for the answer to a delete.
@@ -175,7 +181,7 @@ async fn create<R: Resource>(
 ) -> Result<(StatusCode, Json<R>), ApiError> {
     caller.require_any(R::MANAGED_BY)?;
     R::authorize_create(&request, &caller)?;
-    let resource = R::create(request, caller.customer_id, Uuid::new_v4())?;
+    let resource = R::create(request, caller.customer_id, Uuid::new_v4()).await?;
     let effects = effects(&caller, "create", &resource, None, Some(&resource));
     state
         .engines

@@ -139,7 +139,7 @@ impl Resource for Number {
     type Create = CreateNumber;
     type Update = UpdateNumber;
 
-    fn create(request: CreateNumber, customer_id: Uuid, id: Uuid) -> Result<Self, ApiError> {
+    async fn create(request: CreateNumber, customer_id: Uuid, id: Uuid) -> Result<Self, ApiError> {
         validate_e164(&request.number)?;
         let at = ferrovox_store::model::now();
         Ok(Number {
@@ -240,8 +240,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn records_round_trip() {
+    #[tokio::test]
+    async fn records_round_trip() {
         let mut number = Number::create(
             CreateNumber {
                 number: "+15551234567".into(),
@@ -252,6 +252,7 @@ mod tests {
             Uuid::new_v4(),
             Uuid::new_v4(),
         )
+        .await
         .unwrap();
         number.flow_id = Some(Uuid::new_v4());
         assert_eq!(Number::from_record(&number.to_record()).unwrap(), number);
