@@ -1,14 +1,16 @@
 //! A ferrovox media node.
 //!
 //! Today a node serves its admin endpoints (`/health`, `/ready`, `/metrics`), answers
-//! rtpengine's ng control protocol on UDP, answers SIP on UDP and TCP as a stateless
+//! rtpengine's ng control protocol on UDP and relays the RTP/RTCP of the calls it sets up
+//! ([`ng::relay_commands`] over `ferrovox-media`, sockets in `media_socket`), answers SIP on UDP and TCP as a stateless
 //! user-agent server of its own address ([`sip_edge`]), and serves its side of the bus
-//! (requests addressed to it, `node.started`/`node.stopped` events). The SIP proxy, the RTP relay and the media server
+//! (requests addressed to it, `node.started`/`node.stopped` events). The SIP proxy and the media server
 //! plug into this process as they arrive; the control plane reaches all of them only through
 //! `ferrovox-contract`.
 
 mod admin;
 pub mod config;
+mod media_socket;
 pub mod ng;
 mod ng_socket;
 mod rpc;
@@ -36,6 +38,12 @@ pub enum NodeError {
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
+    },
+    #[error("cannot set up the relay on media.rtp_ports {range}: {source}")]
+    Relay {
+        range: PortRange,
+        #[source]
+        source: ferrovox_media::RelayError,
     },
     #[error("cannot serve requests on the bus: {0}")]
     Bus(#[from] ferrovox_contract::BusError),
@@ -81,6 +89,18 @@ impl MediaNode {
             Some(addr) => Some(bind_sip(addr).await?),
             None => None,
         };
+        let relay = ferrovox_media::Relay::new(ferrovox_media::RelayConfig {
+            port_min: config.rtp_ports.first,
+            port_max: config.rtp_ports.last,
+            ..ferrovox_media::RelayConfig::default()
+        })
+        .map_err(|source| NodeError::Relay {
+            range: config.rtp_ports,
+            source,
+        })?;
+        let (media_sockets, inbound) = media_socket::MediaSockets::new(config.interface);
+        let commands =
+            ng::relay_commands::RelayCommands::new(relay, config.interface, media_sockets);
         let admin_addr = local_addr(&admin_listener.local_addr(), config.admin);
         let ng_addr = local_addr(&ng_socket.local_addr(), config.ng);
 
@@ -94,7 +114,15 @@ impl MediaNode {
         let (stop, stopped) = watch::channel(false);
         let ng_alive = Arc::new(AtomicBool::new(true));
         let mut tasks = JoinSet::new();
-        tasks.spawn(ng_socket::run(ng_socket, stopped.clone(), ng_alive.clone()));
+        tasks.spawn(media_socket::run(media_socket::MediaTask {
+            ng: ng_socket,
+            commands,
+            inbound,
+            stop: stopped.clone(),
+            alive: ng_alive.clone(),
+            bus: bus.clone(),
+            node_id: config.node_id.clone(),
+        }));
         let mut sip_addr = None;
         let mut sip_alive = Vec::new();
         if let Some((udp, tcp)) = sip {

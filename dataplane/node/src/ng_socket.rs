@@ -1,47 +1,29 @@
-//! The ng control socket: receives datagrams, lets [`crate::ng`] decide, sends replies.
+//! The ng control socket's per-datagram step: lets [`crate::ng`] decide, counts the result.
+//! The socket itself is read by the media task ([`crate::media_socket`]), which owns the
+//! relay the commands act on.
 
-use crate::ng::{self, BaseCommands};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::net::UdpSocket;
-use tokio::sync::watch;
+use crate::ng::{self, Commands};
+use std::net::SocketAddr;
+use std::time::Instant;
 
 /// ng messages carry whole SDP bodies; 64 KiB is the UDP maximum.
-const MAX_DATAGRAM: usize = 65_536;
+pub(crate) const MAX_DATAGRAM: usize = 65_536;
 
-pub(crate) async fn run(
-    socket: UdpSocket,
-    mut stop: watch::Receiver<bool>,
-    alive: Arc<AtomicBool>,
-) {
-    let mut buffer = vec![0u8; MAX_DATAGRAM];
-    let mut commands = BaseCommands;
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            received = socket.recv_from(&mut buffer) => {
-                let (length, peer) = match received {
-                    Ok(received) => received,
-                    Err(error) => {
-                        // ICMP errors from earlier replies surface here; they do not end the socket.
-                        tracing::debug!(%error, "ng receive error");
-                        continue;
-                    }
-                };
-                let Some(answered) = ng::answer(&buffer[..length], &mut commands) else {
-                    metrics::counter!("ferrovox_ng_dropped_total").increment(1);
-                    tracing::debug!(%peer, "ng datagram without cookie dropped");
-                    continue;
-                };
-                let command = answered.command.unwrap_or_else(|| "invalid".to_owned());
-                let result = if answered.ok { "ok" } else { "error" };
-                metrics::counter!("ferrovox_ng_commands_total", "command" => command, "result" => result)
-                    .increment(1);
-                if let Err(error) = socket.send_to(&answered.reply, peer).await {
-                    tracing::debug!(%error, %peer, "ng reply not sent");
-                }
-            }
-        }
-    }
-    alive.store(false, Ordering::Relaxed);
+/// The reply datagram for `datagram`, or `None` when it has no cookie to answer to.
+pub(crate) fn reply(
+    datagram: &[u8],
+    peer: SocketAddr,
+    commands: &mut impl Commands,
+    now: Instant,
+) -> Option<Vec<u8>> {
+    let Some(answered) = ng::answer(datagram, commands, now) else {
+        metrics::counter!("ferrovox_ng_dropped_total").increment(1);
+        tracing::debug!(%peer, "ng datagram without cookie dropped");
+        return None;
+    };
+    let command = answered.command.unwrap_or_else(|| "invalid".to_owned());
+    let result = if answered.ok { "ok" } else { "error" };
+    metrics::counter!("ferrovox_ng_commands_total", "command" => command, "result" => result)
+        .increment(1);
+    Some(answered.reply)
 }

@@ -6,11 +6,14 @@
 //! malformed message gets `result: error` with an `error-reason`, as rtpengine does.
 //!
 //! This module decides replies; the socket task in [`crate::ng_socket`] only moves bytes.
-//! Media commands (`offer`, `answer`, `delete`, `query`, `list`) arrive with the relay.
+//! [`BaseCommands`] answers `ping` only; [`relay_commands::RelayCommands`] adds the media
+//! commands (`offer`, `answer`, `delete`, `query`, `list`) on top of the relay core.
 
 pub mod bencode;
+pub mod relay_commands;
 
 use bencode::Value;
+use std::time::Instant;
 
 /// How a command was encoded on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,8 +23,9 @@ pub enum Encoding {
 }
 
 /// Answers the commands the node supports; unknown ones get an error reply.
+/// `now` is the node's clock at the datagram's arrival (the commands are sans-IO).
 pub trait Commands {
-    fn execute(&mut self, command: &str, message: &Value) -> Value;
+    fn execute(&mut self, command: &str, message: &Value, now: Instant) -> Value;
 }
 
 /// A reply with `result: error` and a reason, the form rtpengine uses.
@@ -43,7 +47,7 @@ pub struct Answered {
 
 /// Decodes one datagram, runs its command and returns the reply datagram; `None` when the
 /// datagram has no cookie to answer to.
-pub fn answer(datagram: &[u8], commands: &mut impl Commands) -> Option<Answered> {
+pub fn answer(datagram: &[u8], commands: &mut impl Commands, now: Instant) -> Option<Answered> {
     let space = datagram.iter().position(|b| *b == b' ')?;
     let (cookie, message) = (&datagram[..space], &datagram[space + 1..]);
     if cookie.is_empty() {
@@ -67,7 +71,7 @@ pub fn answer(datagram: &[u8], commands: &mut impl Commands) -> Option<Answered>
         Ok(message @ Value::Dict(_)) => match message.get("command").and_then(Value::as_str) {
             Some(command) => (
                 Some(command.to_owned()),
-                commands.execute(command, &message),
+                commands.execute(command, &message, now),
             ),
             None => (None, error_reply("No command specified")),
         },
@@ -129,7 +133,7 @@ fn to_json(value: &Value) -> serde_json::Value {
 pub struct BaseCommands;
 
 impl Commands for BaseCommands {
-    fn execute(&mut self, command: &str, _message: &Value) -> Value {
+    fn execute(&mut self, command: &str, _message: &Value, _now: Instant) -> Value {
         match command {
             "ping" => Value::dict([("result", Value::bytes("pong"))]),
             other => error_reply(format!("Unrecognized command '{other}'")),
@@ -142,7 +146,7 @@ mod tests {
     use super::*;
 
     fn reply(datagram: &[u8]) -> Option<Answered> {
-        answer(datagram, &mut BaseCommands)
+        answer(datagram, &mut BaseCommands, Instant::now())
     }
 
     #[test]

@@ -1,0 +1,1125 @@
+//! rtpengine's ng media commands on top of the [`ferrovox_media::Relay`] (sans-IO).
+//!
+//! [`RelayCommands`] owns the relay and maps ng call-ids and tags to relay calls, legs and
+//! streams. Sockets are not opened here: every allocated port pair goes through a
+//! [`MediaPorts`] implementation (the node's socket set, or [`NoSockets`] in tests), and
+//! the clock comes in as `now`.
+//!
+//! Implemented:
+//! - `ping`, `offer`, `answer`, `delete`, `query`, `list` (`limit`, default 32).
+//! - `offer`: one relay call per call-id with two legs; the offering leg is named by
+//!   `from-tag`, the other leg gets its tag from the `answer`'s `to-tag`. One stream pair
+//!   per RTP `m=` line, connected index to index. An offer for a known call-id and a known
+//!   tag is a re-offer (either side may re-offer): ports are kept, the offerer's addresses
+//!   are updated, new `m=` lines get new ports.
+//! - The SDP sent on advertises the node's interface on every media section (`c=`), the
+//!   allocated ports (`m=` and `a=rtcp`, or `a=rtcp-mux`), and its `o=` version is managed
+//!   by an [`OriginTracker`] per call.
+//! - Flags: `replace` (`origin`, `session-connection`), `ICE` (`remove`; the default also
+//!   removes ICE, since candidates would bypass the relay; `force` and the like are refused:
+//!   the node has no ICE agent), `rtcp-mux` (`offer`, `accept`, `demux`, `reject`), `SDES`
+//!   (`off` and friends; `a=crypto` lines are always removed from plain RTP sections),
+//!   `transport-protocol` (`RTP/AVP`, `RTP/AVPF`), `flags: strict-source`, `direction`
+//!   (accepted: the node has one interface, so every logical direction maps to it),
+//!   `via-branch` (accepted; forking is not tracked, the latest answer's `to-tag` wins).
+//! - `delete` removes the whole call at once (no `delete-delay`) and replies with its final
+//!   statistics, in the form of `query`.
+//! - Relay events: a media timeout deletes the call, a final timeout forgets it
+//!   ([`RelayCommands::handle_event`]).
+//!
+//! Not implemented (an error reply names the missing feature rather than pretending):
+//! SRTP (`RTP/SAVP`, `RTP/SAVPF`, DTLS in either direction), ICE termination. Not
+//! implemented and ignored: non-RTP media (`m=image` T.38 etc.) is rejected with port 0 in
+//! the SDP sent on; codec manipulation flags; media recording; per-branch forking;
+//! multiple interfaces.
+
+use super::bencode::Value;
+use super::{Commands, error_reply};
+use ferrovox_media::ports::PortPair;
+use ferrovox_media::{CallId, Event, LegId, Relay, RelayError, StreamId, StreamOptions};
+use ferrovox_sdp::attribute::Attribute;
+use ferrovox_sdp::origin::{OriginTracker, Side};
+use ferrovox_sdp::rewrite::{
+    AddressRewrite, RtcpEndpoint, remove_crypto, remove_ice, rewrite_addresses, set_media_endpoint,
+    set_rtcp_mux,
+};
+use ferrovox_sdp::{MediaDescription, SessionDescription};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// `list` returns at most this many call-ids unless the request sets `limit`.
+const DEFAULT_LIST_LIMIT: i64 = 32;
+
+/// Opens and closes the sockets of allocated port pairs.
+pub trait MediaPorts {
+    /// Opens the RTP and RTCP sockets of `pair` on the node's interface.
+    fn open(&mut self, pair: PortPair) -> std::io::Result<()>;
+    /// Closes them (a pair that is not open is ignored).
+    fn close(&mut self, pair: PortPair);
+}
+
+/// Opens nothing: for driving the commands without sockets.
+#[derive(Debug, Default)]
+pub struct NoSockets;
+
+impl MediaPorts for NoSockets {
+    fn open(&mut self, _pair: PortPair) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn close(&mut self, _pair: PortPair) {}
+}
+
+/// Why a command failed; the `Display` text is the `error-reason` of the reply.
+#[derive(Debug, thiserror::Error)]
+pub enum NgError {
+    #[error("Missing {0}")]
+    Missing(&'static str),
+    #[error("Invalid {0}: {1}")]
+    Invalid(&'static str, String),
+    #[error("Unknown call-id")]
+    UnknownCall,
+    #[error("Unknown tag '{0}'")]
+    UnknownTag(String),
+    #[error("Failed to parse SDP: {0}")]
+    Sdp(#[from] ferrovox_sdp::ParseError),
+    #[error("Unsupported transport protocol '{0}': SRTP is not implemented on this node")]
+    Srtp(String),
+    #[error("ICE '{0}' is not supported: this node has no ICE agent (use ICE=remove)")]
+    Ice(String),
+    #[error("Answer has {answer} media sections but the offer had {offer}")]
+    MediaCount { answer: usize, offer: usize },
+    #[error("Ran out of ports: {needed} RTP/RTCP port pairs needed, {available} free")]
+    NoPorts { needed: usize, available: usize },
+    #[error("Failed to open media port {port}: {source}")]
+    Bind {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Relay error: {0}")]
+    Relay(#[from] RelayError),
+}
+
+/// One endpoint of an ng call.
+#[derive(Debug)]
+struct NgLeg {
+    /// From-tag or to-tag; `None` for the answering side until the answer names it.
+    tag: Option<String>,
+    created: SystemTime,
+    leg: LegId,
+    /// The stream of each `m=` line, by index; `None` for sections that are not relayed.
+    streams: Vec<Option<StreamId>>,
+    /// Whether the endpoint uses rtcp-mux toward the node, by `m=` index.
+    mux: Vec<bool>,
+    /// `m=` media type and protocol, by index (for `query`).
+    media: Vec<(String, String)>,
+}
+
+impl NgLeg {
+    fn stream(&self, index: usize) -> Option<StreamId> {
+        self.streams.get(index).copied().flatten()
+    }
+
+    fn set(&mut self, index: usize, stream: StreamId, mux: bool, m: &MediaDescription) {
+        if self.streams.len() <= index {
+            self.streams.resize(index + 1, None);
+            self.mux.resize(index + 1, false);
+            self.media.resize(index + 1, (String::new(), String::new()));
+        }
+        self.streams[index] = Some(stream);
+        self.mux[index] = mux;
+        self.media[index] = (m.media.clone(), m.proto.clone());
+    }
+}
+
+#[derive(Debug)]
+struct NgCall {
+    id: CallId,
+    created: SystemTime,
+    last_signal: SystemTime,
+    /// Always two legs: index 0 is the original offerer.
+    legs: [NgLeg; 2],
+    origins: OriginTracker,
+    /// Port pairs whose sockets are open, closed when the call goes.
+    opened: Vec<PortPair>,
+}
+
+impl NgCall {
+    fn leg_index(&self, tag: &str) -> Option<usize> {
+        self.legs
+            .iter()
+            .position(|leg| leg.tag.as_deref() == Some(tag))
+    }
+}
+
+/// What the node should publish after a relay event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallEvent {
+    /// Bus event type, e.g. `call.media_timeout`.
+    pub event_type: &'static str,
+    pub data: serde_json::Value,
+}
+
+/// The ng commands of a media node: `ping` plus the media commands over one relay.
+pub struct RelayCommands<P: MediaPorts> {
+    relay: Relay,
+    interface: IpAddr,
+    ports: P,
+    calls: BTreeMap<String, NgCall>,
+    by_id: BTreeMap<CallId, String>,
+}
+
+impl<P: MediaPorts> RelayCommands<P> {
+    /// Media is anchored on `interface`; `ports` opens the sockets of allocated pairs.
+    pub fn new(relay: Relay, interface: IpAddr, ports: P) -> Self {
+        Self {
+            relay,
+            interface,
+            ports,
+            calls: BTreeMap::new(),
+            by_id: BTreeMap::new(),
+        }
+    }
+
+    /// The relay, for the packet path and timers.
+    pub fn relay_mut(&mut self) -> &mut Relay {
+        &mut self.relay
+    }
+
+    pub fn relay(&self) -> &Relay {
+        &self.relay
+    }
+
+    pub fn ports(&self) -> &P {
+        &self.ports
+    }
+
+    pub fn ports_mut(&mut self) -> &mut P {
+        &mut self.ports
+    }
+
+    /// Number of calls known to the ng layer.
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Applies a relay event to the call map (a media-timed-out call is deleted, a
+    /// final-timed-out one forgotten) and says what to publish.
+    pub fn handle_event(&mut self, event: Event) -> Option<CallEvent> {
+        match event {
+            Event::MediaTimeout { call, .. } => {
+                let call_id = self.by_id.get(&call)?.clone();
+                tracing::info!(call_id, "media timeout: deleting the call");
+                self.remove_call(&call_id);
+                Some(CallEvent {
+                    event_type: "call.media_timeout",
+                    data: serde_json::json!({ "call_id": call_id }),
+                })
+            }
+            Event::FinalTimeout { call } => {
+                let call_id = self.by_id.get(&call)?.clone();
+                tracing::info!(call_id, "final timeout: call deleted by the relay");
+                self.remove_call(&call_id);
+                Some(CallEvent {
+                    event_type: "call.final_timeout",
+                    data: serde_json::json!({ "call_id": call_id }),
+                })
+            }
+            Event::OneWaySilence { call, stream, .. } => {
+                let call_id = self.by_id.get(&call)?;
+                let port = self.relay.local_ports(stream).ok().map(|p| p.rtp);
+                tracing::info!(call_id, ?port, "one-way audio: no RTP from this endpoint");
+                None
+            }
+            Event::Dtmf { call, stream, dtmf } => {
+                let call_id = self.by_id.get(&call)?.clone();
+                let tag = self.calls.get(&call_id).and_then(|c| {
+                    c.legs
+                        .iter()
+                        .find(|l| l.streams.contains(&Some(stream)))
+                        .and_then(|l| l.tag.clone())
+                });
+                tracing::debug!(call_id, ?tag, event = dtmf.event, "DTMF event");
+                Some(CallEvent {
+                    event_type: "call.dtmf",
+                    data: serde_json::json!({
+                        "call_id": call_id,
+                        "source_tag": tag,
+                        "event": dtmf.event,
+                        "digit": dtmf.digit().map(String::from),
+                        "duration": dtmf.duration,
+                        "volume": dtmf.volume,
+                    }),
+                })
+            }
+        }
+    }
+
+    /// Forgets a call, deletes it from the relay (if still there) and closes its sockets.
+    fn remove_call(&mut self, call_id: &str) -> Option<NgCall> {
+        let call = self.calls.remove(call_id)?;
+        self.by_id.remove(&call.id);
+        // After a final timeout the relay has deleted the call already.
+        let _ = self.relay.delete_call(call.id);
+        for pair in &call.opened {
+            self.ports.close(*pair);
+        }
+        Some(call)
+    }
+
+    fn offer(&mut self, message: &Value, now: Instant) -> Result<Value, NgError> {
+        let call_id = required(message, "call-id")?;
+        let from_tag = required(message, "from-tag")?;
+        let sdp = message.get("sdp").ok_or(NgError::Missing("SDP"))?;
+        let Value::Bytes(sdp) = sdp else {
+            return Err(NgError::Invalid("sdp", "not a string".into()));
+        };
+        let flags = Flags::parse(message)?;
+        let received = SessionDescription::parse(sdp)?;
+        check_transport(&received, &flags)?;
+
+        let relayed: Vec<Option<StreamOptions>> = received
+            .media
+            .iter()
+            .enumerate()
+            .map(|(i, m)| relayable(m).then(|| stream_options(&received, i, m, &flags)))
+            .collect();
+        let offer_mux: Vec<bool> = received
+            .media
+            .iter()
+            .map(|m| m.rtcp_mux() && !flags.mux_reject)
+            .collect();
+
+        let existing = self.calls.contains_key(call_id);
+        let (offerer, answerer) = if existing {
+            let call = self.calls.get(call_id).ok_or(NgError::UnknownCall)?;
+            let offerer = call
+                .leg_index(from_tag)
+                .ok_or_else(|| NgError::UnknownTag(from_tag.to_owned()))?;
+            (offerer, 1 - offerer)
+        } else {
+            (0, 1)
+        };
+
+        // Ports needed: a pair per leg for each relayed section that has no streams yet.
+        let new_sections = relayed
+            .iter()
+            .enumerate()
+            .filter(|(i, o)| {
+                o.is_some()
+                    && self
+                        .calls
+                        .get(call_id)
+                        .is_none_or(|c| c.legs[offerer].stream(*i).is_none())
+            })
+            .count();
+        let available = self.relay.ports_available();
+        if new_sections * 2 > available {
+            return Err(NgError::NoPorts {
+                needed: new_sections * 2,
+                available,
+            });
+        }
+
+        if !existing {
+            let id = self.relay.create_call(now);
+            let legs = [self.relay.add_leg(id)?, self.relay.add_leg(id)?];
+            let stamp = SystemTime::now();
+            let leg = |tag: Option<String>, leg| NgLeg {
+                tag,
+                created: stamp,
+                leg,
+                streams: Vec::new(),
+                mux: Vec::new(),
+                media: Vec::new(),
+            };
+            self.calls.insert(
+                call_id.to_owned(),
+                NgCall {
+                    id,
+                    created: stamp,
+                    last_signal: stamp,
+                    legs: [leg(Some(from_tag.to_owned()), legs[0]), leg(None, legs[1])],
+                    origins: OriginTracker::new(),
+                    opened: Vec::new(),
+                },
+            );
+            self.by_id.insert(id, call_id.to_owned());
+        }
+
+        if let Err(error) = self.apply_offer(call_id, offerer, &received, &relayed, &offer_mux, now)
+        {
+            if !existing {
+                self.remove_call(call_id);
+            }
+            return Err(error);
+        }
+
+        let call = self.calls.get_mut(call_id).ok_or(NgError::UnknownCall)?;
+        call.last_signal = SystemTime::now();
+        // An in-dialogue offer names the other side already.
+        if let Some(to_tag) = optional(message, "to-tag")?
+            && call.legs[answerer].tag.is_none()
+            && to_tag != from_tag
+            && !to_tag.is_empty()
+        {
+            call.legs[answerer].tag = Some(to_tag.to_owned());
+        }
+        let mut out = received.clone();
+        anchor(&mut out, self.interface, &flags);
+        for (i, m) in out.media.iter_mut().enumerate() {
+            match call.legs[answerer].stream(i) {
+                Some(stream) if relayed[i].is_some() => {
+                    let pair = self.relay.local_ports(stream)?;
+                    set_media_endpoint(
+                        m,
+                        self.interface,
+                        pair.rtp,
+                        RtcpEndpoint::Separate { port: pair.rtcp },
+                    );
+                    let offered = received.media[i].rtcp_mux();
+                    set_rtcp_mux(m, (offered && !flags.mux_demux) || flags.mux_offer);
+                }
+                _ => m.port = 0,
+            }
+        }
+        call.origins.stamp(side_of(answerer), &mut out);
+        tracing::debug!(call_id, from_tag, reoffer = existing, "offer");
+        Ok(ok_with_sdp(&out))
+    }
+
+    /// Creates or updates the streams of an offer; binds the sockets of new ones.
+    fn apply_offer(
+        &mut self,
+        call_id: &str,
+        offerer: usize,
+        received: &SessionDescription,
+        relayed: &[Option<StreamOptions>],
+        offer_mux: &[bool],
+        now: Instant,
+    ) -> Result<(), NgError> {
+        let answerer = 1 - offerer;
+        let call = self.calls.get_mut(call_id).ok_or(NgError::UnknownCall)?;
+        for (i, options) in relayed.iter().enumerate() {
+            let Some(options) = options else { continue };
+            let m = &received.media[i];
+            let mux = offer_mux[i];
+            match (call.legs[offerer].stream(i), call.legs[answerer].stream(i)) {
+                (Some(ours), Some(_)) => {
+                    self.relay
+                        .set_remote(ours, options.remote_rtp, options.remote_rtcp)?;
+                    self.relay.set_rtcp_mux(ours, mux)?;
+                    self.relay
+                        .set_telephone_event(ours, options.telephone_event_pt)?;
+                    call.legs[offerer].set(i, ours, mux, m);
+                }
+                _ => {
+                    let ours = self.relay.add_stream(
+                        call.legs[offerer].leg,
+                        StreamOptions {
+                            rtcp_mux: mux,
+                            ..*options
+                        },
+                        now,
+                    )?;
+                    let theirs = self.relay.add_stream(
+                        call.legs[answerer].leg,
+                        StreamOptions {
+                            clock_rate: options.clock_rate,
+                            ..StreamOptions::default()
+                        },
+                        now,
+                    )?;
+                    self.relay.connect(ours, theirs)?;
+                    for stream in [ours, theirs] {
+                        let pair = self.relay.local_ports(stream)?;
+                        self.ports.open(pair).map_err(|source| NgError::Bind {
+                            port: pair.rtp,
+                            source,
+                        })?;
+                        call.opened.push(pair);
+                    }
+                    call.legs[offerer].set(i, ours, mux, m);
+                    call.legs[answerer].set(i, theirs, false, m);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn answer(&mut self, message: &Value) -> Result<Value, NgError> {
+        let call_id = required(message, "call-id")?;
+        let from_tag = required(message, "from-tag")?;
+        let to_tag = required(message, "to-tag")?;
+        let sdp = message.get("sdp").ok_or(NgError::Missing("SDP"))?;
+        let Value::Bytes(sdp) = sdp else {
+            return Err(NgError::Invalid("sdp", "not a string".into()));
+        };
+        let flags = Flags::parse(message)?;
+        let call = self.calls.get_mut(call_id).ok_or(NgError::UnknownCall)?;
+        let offerer = call
+            .leg_index(from_tag)
+            .ok_or_else(|| NgError::UnknownTag(from_tag.to_owned()))?;
+        let answerer = 1 - offerer;
+        if to_tag == from_tag {
+            return Err(NgError::Invalid(
+                "to-tag",
+                "the answering side needs its own tag".into(),
+            ));
+        }
+        let received = SessionDescription::parse(sdp)?;
+        check_transport(&received, &flags)?;
+        let offered = call.legs[offerer].streams.len();
+        if received.media.len() > offered.max(call.legs[answerer].streams.len()) {
+            return Err(NgError::MediaCount {
+                answer: received.media.len(),
+                offer: offered,
+            });
+        }
+        if call.legs[answerer].tag.as_deref() != Some(to_tag) {
+            if let Some(old) = &call.legs[answerer].tag {
+                tracing::info!(
+                    call_id,
+                    old,
+                    to_tag,
+                    "answer from another branch replaces the to-tag"
+                );
+            }
+            call.legs[answerer].tag = Some(to_tag.to_owned());
+        }
+
+        let mut out = received.clone();
+        anchor(&mut out, self.interface, &flags);
+        for (i, m) in received.media.iter().enumerate() {
+            let (Some(theirs), Some(ours)) =
+                (call.legs[answerer].stream(i), call.legs[offerer].stream(i))
+            else {
+                out.media[i].port = 0;
+                continue;
+            };
+            let accepted = relayable(m);
+            let options = stream_options(&received, i, m, &flags);
+            let mux = accepted && m.rtcp_mux();
+            if accepted {
+                self.relay
+                    .set_remote(theirs, options.remote_rtp, options.remote_rtcp)?;
+            } else {
+                self.relay.set_remote(theirs, None, None)?;
+            }
+            self.relay.set_rtcp_mux(theirs, mux)?;
+            self.relay
+                .set_telephone_event(theirs, options.telephone_event_pt)?;
+            call.legs[answerer].set(i, theirs, mux, m);
+            if !accepted {
+                out.media[i].port = 0;
+                continue;
+            }
+            let pair = self.relay.local_ports(ours)?;
+            let rtcp = if call.legs[offerer].mux.get(i).copied().unwrap_or(false) {
+                RtcpEndpoint::Muxed
+            } else {
+                RtcpEndpoint::Separate { port: pair.rtcp }
+            };
+            set_media_endpoint(&mut out.media[i], self.interface, pair.rtp, rtcp);
+        }
+        call.origins.stamp(side_of(offerer), &mut out);
+        call.last_signal = SystemTime::now();
+        tracing::debug!(call_id, from_tag, to_tag, "answer");
+        Ok(ok_with_sdp(&out))
+    }
+
+    fn delete(&mut self, message: &Value) -> Result<Value, NgError> {
+        let call_id = required(message, "call-id")?;
+        let call = self.calls.get(call_id).ok_or(NgError::UnknownCall)?;
+        for key in ["from-tag", "to-tag"] {
+            if let Some(tag) = optional(message, key)?
+                && call.leg_index(tag).is_none()
+            {
+                return Err(NgError::UnknownTag(tag.to_owned()));
+            }
+        }
+        let reply = self.call_stats(call);
+        self.remove_call(call_id);
+        tracing::debug!(call_id, "delete");
+        Ok(reply)
+    }
+
+    fn query(&self, message: &Value) -> Result<Value, NgError> {
+        let call_id = required(message, "call-id")?;
+        let call = self.calls.get(call_id).ok_or(NgError::UnknownCall)?;
+        Ok(self.call_stats(call))
+    }
+
+    fn list(&self, message: &Value) -> Result<Value, NgError> {
+        let limit = match message.get("limit") {
+            None => DEFAULT_LIST_LIMIT,
+            Some(Value::Integer(n)) => *n,
+            Some(value) => value
+                .as_str()
+                .and_then(|s| s.trim().parse().ok())
+                .ok_or_else(|| NgError::Invalid("limit", "not a number".into()))?,
+        };
+        let limit = usize::try_from(limit.max(0)).unwrap_or(usize::MAX);
+        let calls = self.calls.keys().take(limit).map(Value::bytes).collect();
+        Ok(Value::dict([
+            ("result", Value::bytes("ok")),
+            ("calls", Value::List(calls)),
+        ]))
+    }
+
+    /// rtpengine's `query` shape: `created`, `last signal`, per-tag `medias` with their
+    /// streams' counters, and `totals` for RTP and RTCP.
+    fn call_stats(&self, call: &NgCall) -> Value {
+        let mut totals = [Totals::default(), Totals::default()];
+        let mut tags = Vec::new();
+        for (index, leg) in call.legs.iter().enumerate() {
+            let mut medias = Vec::new();
+            for (i, stream) in leg.streams.iter().enumerate() {
+                let Some(stats) = stream.and_then(|s| self.relay.stats(s).ok()) else {
+                    continue;
+                };
+                let errors = stats.dropped.total();
+                totals[0].add(stats.rtp_packets, stats.rtp_bytes, errors);
+                totals[1].add(stats.rtcp_packets, stats.rtcp_bytes, 0);
+                let endpoint = match stats.source {
+                    Some(addr) => endpoint(addr),
+                    None => Value::dict([]),
+                };
+                let (kind, protocol) = leg.media.get(i).cloned().unwrap_or_default();
+                let stream_value = |port: u16, packets: u64, bytes: u64, errors: u64| {
+                    Value::dict([
+                        ("local port", Value::Integer(i64::from(port))),
+                        ("endpoint", endpoint.clone()),
+                        ("stats", counters(packets, bytes, errors)),
+                    ])
+                };
+                medias.push(Value::dict([
+                    ("index", Value::Integer(i as i64 + 1)),
+                    ("type", Value::bytes(kind)),
+                    ("protocol", Value::bytes(protocol)),
+                    (
+                        "streams",
+                        Value::List(vec![
+                            stream_value(
+                                stats.local.rtp,
+                                stats.rtp_packets,
+                                stats.rtp_bytes,
+                                errors,
+                            ),
+                            stream_value(stats.local.rtcp, stats.rtcp_packets, stats.rtcp_bytes, 0),
+                        ]),
+                    ),
+                ]));
+            }
+            let Some(tag) = &leg.tag else { continue };
+            let other = call.legs[1 - index].tag.clone().unwrap_or_default();
+            tags.push((
+                tag.as_bytes().to_vec(),
+                Value::dict([
+                    ("tag", Value::bytes(tag)),
+                    ("created", Value::Integer(unix_seconds(leg.created))),
+                    ("in dialogue with", Value::bytes(other)),
+                    ("medias", Value::List(medias)),
+                ]),
+            ));
+        }
+        Value::dict([
+            ("result", Value::bytes("ok")),
+            ("created", Value::Integer(unix_seconds(call.created))),
+            (
+                "last signal",
+                Value::Integer(unix_seconds(call.last_signal)),
+            ),
+            ("tags", Value::Dict(tags.into_iter().collect())),
+            (
+                "totals",
+                Value::dict([("RTP", totals[0].value()), ("RTCP", totals[1].value())]),
+            ),
+        ])
+    }
+}
+
+impl<P: MediaPorts> Commands for RelayCommands<P> {
+    fn execute(&mut self, command: &str, message: &Value, now: Instant) -> Value {
+        let result = match command {
+            "ping" => return Value::dict([("result", Value::bytes("pong"))]),
+            "offer" => self.offer(message, now),
+            "answer" => self.answer(message),
+            "delete" => self.delete(message),
+            "query" => self.query(message),
+            "list" => self.list(message),
+            other => return error_reply(format!("Unrecognized command '{other}'")),
+        };
+        result.unwrap_or_else(|error| {
+            tracing::debug!(command, %error, "ng command failed");
+            error_reply(error.to_string())
+        })
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Totals {
+    packets: u64,
+    bytes: u64,
+    errors: u64,
+}
+
+impl Totals {
+    fn add(&mut self, packets: u64, bytes: u64, errors: u64) {
+        self.packets += packets;
+        self.bytes += bytes;
+        self.errors += errors;
+    }
+
+    fn value(self) -> Value {
+        counters(self.packets, self.bytes, self.errors)
+    }
+}
+
+fn counters(packets: u64, bytes: u64, errors: u64) -> Value {
+    let int = |n: u64| Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+    Value::dict([
+        ("packets", int(packets)),
+        ("bytes", int(bytes)),
+        ("errors", int(errors)),
+    ])
+}
+
+fn endpoint(addr: SocketAddr) -> Value {
+    let family = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
+    Value::dict([
+        ("family", Value::bytes(family)),
+        ("address", Value::bytes(addr.ip().to_string())),
+        ("port", Value::Integer(i64::from(addr.port()))),
+    ])
+}
+
+fn unix_seconds(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The OriginTracker side of the leg a description is sent to.
+fn side_of(leg: usize) -> Side {
+    if leg == 0 { Side::Caller } else { Side::Callee }
+}
+
+fn ok_with_sdp(sdp: &SessionDescription) -> Value {
+    Value::dict([
+        ("result", Value::bytes("ok")),
+        ("sdp", Value::Bytes(sdp.to_bytes())),
+    ])
+}
+
+fn required<'a>(message: &'a Value, key: &'static str) -> Result<&'a str, NgError> {
+    match optional(message, key)? {
+        Some(value) if !value.is_empty() => Ok(value),
+        _ => Err(NgError::Missing(key)),
+    }
+}
+
+fn optional<'a>(message: &'a Value, key: &'static str) -> Result<Option<&'a str>, NgError> {
+    match message.get(key) {
+        None => Ok(None),
+        Some(value) => value
+            .as_str()
+            .map(Some)
+            .ok_or_else(|| NgError::Invalid(key, "not a UTF-8 string".into())),
+    }
+}
+
+/// A list of strings, or one string (rtpengine accepts both for list flags).
+fn strings(message: &Value, key: &'static str) -> Result<Vec<String>, NgError> {
+    match message.get(key) {
+        None => Ok(Vec::new()),
+        Some(Value::List(items)) => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| NgError::Invalid(key, "list items must be strings".into()))
+            })
+            .collect(),
+        Some(value) => value
+            .as_str()
+            .map(|s| vec![s.to_owned()])
+            .ok_or_else(|| NgError::Invalid(key, "expected a string or a list".into())),
+    }
+}
+
+/// The flags of an `offer` or `answer` this node acts on.
+#[derive(Debug, Default)]
+struct Flags {
+    replace_origin: bool,
+    replace_session_connection: bool,
+    mux_offer: bool,
+    mux_demux: bool,
+    mux_reject: bool,
+    strict_source: bool,
+    /// `transport-protocol`, if given.
+    transport: Option<String>,
+}
+
+impl Flags {
+    fn parse(message: &Value) -> Result<Self, NgError> {
+        let mut flags = Flags::default();
+        for item in strings(message, "replace")? {
+            match item.to_ascii_lowercase().as_str() {
+                "origin" => flags.replace_origin = true,
+                "session-connection" | "session connection" => {
+                    flags.replace_session_connection = true;
+                }
+                other => tracing::debug!(replace = other, "replace item ignored"),
+            }
+        }
+        if let Some(ice) = optional(message, "ICE")? {
+            match ice.to_ascii_lowercase().as_str() {
+                "remove" | "default" | "" => {}
+                other => return Err(NgError::Ice(other.to_owned())),
+            }
+        }
+        for item in strings(message, "rtcp-mux")? {
+            match item.to_ascii_lowercase().as_str() {
+                "offer" => flags.mux_offer = true,
+                "demux" => flags.mux_demux = true,
+                "reject" => flags.mux_reject = true,
+                // Accepting an offered rtcp-mux is what the node does anyway.
+                "accept" | "require" => {}
+                other => return Err(NgError::Invalid("rtcp-mux", other.to_owned())),
+            }
+        }
+        // SDES: no SRTP, so nothing is ever offered; `off` and the suite filters agree.
+        strings(message, "SDES")?;
+        // One interface: every logical direction is anchored on it.
+        strings(message, "direction")?;
+        optional(message, "via-branch")?;
+        for item in strings(message, "flags")? {
+            if item.eq_ignore_ascii_case("strict-source") {
+                flags.strict_source = true;
+            }
+        }
+        flags.transport = optional(message, "transport-protocol")?.map(str::to_owned);
+        Ok(flags)
+    }
+}
+
+/// Refuses what would need SRTP: a secure target protocol, or a secure input section.
+fn check_transport(sdp: &SessionDescription, flags: &Flags) -> Result<(), NgError> {
+    if let Some(target) = &flags.transport
+        && !matches!(target.as_str(), "RTP/AVP" | "RTP/AVPF")
+    {
+        return Err(NgError::Srtp(target.clone()));
+    }
+    match sdp
+        .media
+        .iter()
+        .find(|m| !m.is_rejected() && m.proto.to_ascii_uppercase().contains("SAVP"))
+    {
+        Some(m) => Err(NgError::Srtp(m.proto.clone())),
+        None => Ok(()),
+    }
+}
+
+/// Whether the node relays a section: plain RTP with a port.
+fn relayable(m: &MediaDescription) -> bool {
+    m.is_rtp() && !m.is_rejected()
+}
+
+/// The relay options of `m=` line `index` from its endpoint's SDP.
+fn stream_options(
+    sdp: &SessionDescription,
+    index: usize,
+    m: &MediaDescription,
+    flags: &Flags,
+) -> StreamOptions {
+    let ip = sdp
+        .media_connection(index)
+        .and_then(|c| c.ip())
+        .filter(|ip| !ip.is_unspecified());
+    let remote_rtp = ip
+        .filter(|_| m.port != 0)
+        .map(|ip| SocketAddr::new(ip, m.port));
+    let remote_rtcp = m.attributes.iter().find_map(|a| match a {
+        Attribute::Rtcp(rtcp) => {
+            let ip = rtcp.address.as_ref().and_then(|c| c.ip()).or(ip)?;
+            Some(SocketAddr::new(ip, rtcp.port))
+        }
+        _ => None,
+    });
+    let codecs = m.codecs();
+    let clock_rate = codecs
+        .iter()
+        .find(|c| !c.is_auxiliary())
+        .map_or(8000, |c| c.clock_rate);
+    let telephone_event_pt = codecs
+        .iter()
+        .find(|c| c.encoding.eq_ignore_ascii_case("telephone-event"))
+        .map(|c| c.payload_type);
+    StreamOptions {
+        remote_rtp,
+        remote_rtcp: remote_rtcp.filter(|_| remote_rtp.is_some()),
+        rtcp_mux: m.rtcp_mux(),
+        strict_source: flags.strict_source,
+        clock_rate,
+        telephone_event_pt,
+    }
+}
+
+/// Anchors a description on the node: addresses, no ICE, no SDES keys.
+fn anchor(sdp: &mut SessionDescription, interface: IpAddr, flags: &Flags) {
+    rewrite_addresses(
+        sdp,
+        &AddressRewrite {
+            address: interface,
+            origin: flags.replace_origin,
+            session_connection: flags.replace_session_connection,
+            media_connections: true,
+        },
+    );
+    remove_ice(sdp);
+    for m in &mut sdp.media {
+        remove_crypto(m);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrovox_media::RelayConfig;
+
+    fn commands(first: u16, last: u16) -> RelayCommands<NoSockets> {
+        let relay = Relay::new(RelayConfig {
+            port_min: first,
+            port_max: last,
+            ..RelayConfig::default()
+        })
+        .unwrap();
+        RelayCommands::new(relay, "203.0.113.7".parse().unwrap(), NoSockets)
+    }
+
+    const CALLER: &str = "v=0\r\no=alice 100 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\n\
+        t=0 0\r\nm=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+    const CALLEE: &str = "v=0\r\no=bob 200 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\n\
+        t=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
+
+    fn message(entries: &[(&str, &str)]) -> Value {
+        Value::dict(entries.iter().map(|(k, v)| (*k, Value::bytes(v))))
+    }
+
+    fn sdp_of(reply: &Value) -> SessionDescription {
+        assert_eq!(
+            reply.get("result").and_then(Value::as_str),
+            Some("ok"),
+            "{reply:?}"
+        );
+        let Some(Value::Bytes(sdp)) = reply.get("sdp") else {
+            panic!("no sdp in {reply:?}")
+        };
+        SessionDescription::parse(sdp).unwrap()
+    }
+
+    fn reason(reply: &Value) -> String {
+        assert_eq!(reply.get("result").and_then(Value::as_str), Some("error"));
+        reply
+            .get("error-reason")
+            .and_then(Value::as_str)
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn offer_answer_anchor_both_sides_and_the_relay_forwards_between_them() {
+        let mut c = commands(40000, 40099);
+        let now = Instant::now();
+        let offer = c.execute(
+            "offer",
+            &message(&[("call-id", "c1"), ("from-tag", "a"), ("sdp", CALLER)]),
+            now,
+        );
+        let to_callee = sdp_of(&offer);
+        assert_eq!(to_callee.media[0].connections[0].address, "203.0.113.7");
+        let callee_side = to_callee.media[0].port;
+        assert!((40000..=40099).contains(&callee_side));
+        assert_eq!(
+            to_callee.origin.address, "10.0.0.1",
+            "o= kept without replace"
+        );
+
+        let answer = c.execute(
+            "answer",
+            &message(&[
+                ("call-id", "c1"),
+                ("from-tag", "a"),
+                ("to-tag", "b"),
+                ("sdp", CALLEE),
+            ]),
+            now,
+        );
+        let to_caller = sdp_of(&answer);
+        let caller_side = to_caller.media[0].port;
+        assert_ne!(caller_side, callee_side);
+
+        // RTP from the caller, received on the caller-side port, goes to the callee.
+        let mut packet = [0u8; 32];
+        packet[0] = 0x80;
+        let action = c.relay_mut().handle_packet(
+            caller_side,
+            "10.0.0.1:4000".parse().unwrap(),
+            &mut packet,
+            now,
+        );
+        assert_eq!(
+            action,
+            ferrovox_media::Action::Forward {
+                from_port: callee_side,
+                to: "10.0.0.2:6000".parse().unwrap(),
+                len: 32
+            }
+        );
+        let query = c.execute("query", &message(&[("call-id", "c1")]), now);
+        let tags = query.get("tags").unwrap();
+        assert!(
+            tags.get("a").is_some() && tags.get("b").is_some(),
+            "{query:?}"
+        );
+    }
+
+    #[test]
+    fn versions_bump_only_when_the_description_changes() {
+        let mut c = commands(40000, 40099);
+        let now = Instant::now();
+        let offer = message(&[("call-id", "c1"), ("from-tag", "a"), ("sdp", CALLER)]);
+        let first = sdp_of(&c.execute("offer", &offer, now));
+        let again = sdp_of(&c.execute("offer", &offer, now));
+        assert_eq!(first.origin.session_version, again.origin.session_version);
+        assert_eq!(
+            first.media[0].port, again.media[0].port,
+            "re-offer keeps ports"
+        );
+        let moved = CALLER
+            .replace("m=audio 4000", "m=audio 4010")
+            .replace("0 101", "0 8 101");
+        let changed = sdp_of(&c.execute(
+            "offer",
+            &message(&[("call-id", "c1"), ("from-tag", "a"), ("sdp", &moved)]),
+            now,
+        ));
+        assert_eq!(
+            changed.origin.session_version,
+            first.origin.session_version + 1
+        );
+        assert_eq!(changed.media[0].port, first.media[0].port);
+    }
+
+    #[test]
+    fn errors_are_rtpengine_style() {
+        let mut c = commands(40000, 40099);
+        let now = Instant::now();
+        let e = |c: &mut RelayCommands<NoSockets>, cmd, m: &[(&str, &str)]| {
+            reason(&c.execute(cmd, &message(m), now))
+        };
+        assert_eq!(
+            e(&mut c, "offer", &[("call-id", "x"), ("from-tag", "a")]),
+            "Missing SDP"
+        );
+        assert_eq!(
+            e(&mut c, "offer", &[("from-tag", "a"), ("sdp", CALLER)]),
+            "Missing call-id"
+        );
+        assert!(
+            e(
+                &mut c,
+                "offer",
+                &[("call-id", "x"), ("from-tag", "a"), ("sdp", "hello")]
+            )
+            .starts_with("Failed to parse SDP: ")
+        );
+        assert_eq!(
+            e(&mut c, "query", &[("call-id", "nope")]),
+            "Unknown call-id"
+        );
+        let savp = CALLER.replace("RTP/AVP", "RTP/SAVP");
+        assert!(
+            e(
+                &mut c,
+                "offer",
+                &[("call-id", "x"), ("from-tag", "a"), ("sdp", &savp)]
+            )
+            .contains("SRTP is not implemented")
+        );
+        assert!(
+            e(
+                &mut c,
+                "offer",
+                &[
+                    ("call-id", "x"),
+                    ("from-tag", "a"),
+                    ("sdp", CALLER),
+                    ("transport-protocol", "RTP/SAVP")
+                ]
+            )
+            .contains("SRTP is not implemented")
+        );
+        assert_eq!(c.call_count(), 0, "failed offers leave nothing behind");
+        assert_eq!(c.relay().ports_available(), 50);
+    }
+
+    #[test]
+    fn rtcp_mux_demux_offers_plain_rtcp_and_accepts_mux_toward_the_offerer() {
+        let mut c = commands(40000, 40099);
+        let now = Instant::now();
+        let muxed = CALLER.to_owned() + "a=rtcp-mux\r\n";
+        let mut offer = message(&[("call-id", "m"), ("from-tag", "a"), ("sdp", &muxed)]);
+        if let Value::Dict(map) = &mut offer {
+            map.insert(
+                b"rtcp-mux".to_vec(),
+                Value::List(vec![Value::bytes("demux")]),
+            );
+        }
+        let to_callee = sdp_of(&c.execute("offer", &offer, now)).to_string();
+        assert!(!to_callee.contains("a=rtcp-mux"), "{to_callee}");
+        assert!(to_callee.contains("a=rtcp:"), "{to_callee}");
+        let answer = message(&[
+            ("call-id", "m"),
+            ("from-tag", "a"),
+            ("to-tag", "b"),
+            ("sdp", CALLEE),
+        ]);
+        let to_caller = sdp_of(&c.execute("answer", &answer, now)).to_string();
+        assert!(to_caller.contains("a=rtcp-mux"), "{to_caller}");
+        assert!(!to_caller.contains("a=rtcp:"), "{to_caller}");
+        let same_tags = message(&[
+            ("call-id", "m"),
+            ("from-tag", "a"),
+            ("to-tag", "a"),
+            ("sdp", CALLEE),
+        ]);
+        assert!(reason(&c.execute("answer", &same_tags, now)).contains("to-tag"));
+    }
+
+    #[test]
+    fn media_timeout_deletes_the_call() {
+        let mut c = commands(40000, 40099);
+        let now = Instant::now();
+        c.execute(
+            "offer",
+            &message(&[("call-id", "c1"), ("from-tag", "a"), ("sdp", CALLER)]),
+            now,
+        );
+        let later = now + std::time::Duration::from_secs(3600);
+        c.relay_mut().handle_timeout(later);
+        let mut published = Vec::new();
+        while let Some(event) = c.relay_mut().poll_event() {
+            published.extend(c.handle_event(event));
+        }
+        assert!(
+            published
+                .iter()
+                .any(|e| e.event_type == "call.media_timeout"),
+            "{published:?}"
+        );
+        assert_eq!(c.call_count(), 0);
+        assert_eq!(c.relay().ports_available(), 50);
+    }
+}
