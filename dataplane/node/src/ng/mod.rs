@@ -5,7 +5,8 @@
 //! encoding. A message without a cookie cannot be answered and is dropped; every other
 //! malformed message gets `result: error` with an `error-reason`, as rtpengine does.
 //!
-//! This module decides replies; the socket task in [`crate::ng_socket`] only moves bytes.
+//! This module decides replies; the node's media task (`media_socket`) reads the socket and
+//! sends them.
 //! [`BaseCommands`] answers `ping` only; [`relay_commands::RelayCommands`] adds the media
 //! commands (`offer`, `answer`, `delete`, `query`, `list`) on top of the relay core.
 

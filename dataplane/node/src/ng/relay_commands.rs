@@ -14,7 +14,8 @@
 //!   are updated, new `m=` lines get new ports.
 //! - The SDP sent on advertises the node's interface on every media section (`c=`), the
 //!   allocated ports (`m=` and `a=rtcp`, or `a=rtcp-mux`), and its `o=` version is managed
-//!   by an [`OriginTracker`] per call.
+//!   by an [`OriginTracker`] per call. The session-level `c=` and the `o=` address are
+//!   only replaced when `replace` asks for it (media-level `c=` lines win over them).
 //! - Flags: `replace` (`origin`, `session-connection`), `ICE` (`remove`; the default also
 //!   removes ICE, since candidates would bypass the relay; `force` and the like are refused:
 //!   the node has no ICE agent), `rtcp-mux` (`offer`, `accept`, `demux`, `reject`), `SDES`
@@ -1096,6 +1097,58 @@ mod tests {
             ("sdp", CALLEE),
         ]);
         assert!(reason(&c.execute("answer", &same_tags, now)).contains("to-tag"));
+    }
+
+    #[test]
+    fn the_callee_can_reoffer_in_dialogue_and_ports_stay() {
+        let mut c = commands(40000, 40099);
+        let now = Instant::now();
+        let offer = message(&[("call-id", "r"), ("from-tag", "a"), ("sdp", CALLER)]);
+        let callee_facing = sdp_of(&c.execute("offer", &offer, now)).media[0].port;
+        let answer = message(&[
+            ("call-id", "r"),
+            ("from-tag", "a"),
+            ("to-tag", "b"),
+            ("sdp", CALLEE),
+        ]);
+        let to_caller = sdp_of(&c.execute("answer", &answer, now));
+        let caller_facing = to_caller.media[0].port;
+
+        // re-INVITE from the callee: its From tag is b, the description goes to a.
+        let moved = CALLEE.replace("m=audio 6000", "m=audio 6002");
+        let reoffer = message(&[
+            ("call-id", "r"),
+            ("from-tag", "b"),
+            ("to-tag", "a"),
+            ("sdp", &moved),
+        ]);
+        let to_caller_again = sdp_of(&c.execute("offer", &reoffer, now));
+        assert_eq!(to_caller_again.media[0].port, caller_facing);
+        assert_eq!(
+            to_caller_again.origin.session_version, to_caller.origin.session_version,
+            "only the callee's port moved: the description toward the caller is unchanged"
+        );
+        let reanswer = message(&[
+            ("call-id", "r"),
+            ("from-tag", "b"),
+            ("to-tag", "a"),
+            ("sdp", CALLER),
+        ]);
+        let to_callee = sdp_of(&c.execute("answer", &reanswer, now));
+        assert_eq!(to_callee.media[0].port, callee_facing);
+        // Media from the caller now goes to the callee's new address.
+        let mut packet = [0u8; 20];
+        packet[0] = 0x80;
+        let action = c.relay_mut().handle_packet(
+            caller_facing,
+            "10.0.0.1:4000".parse().unwrap(),
+            &mut packet,
+            now,
+        );
+        assert!(
+            matches!(action, ferrovox_media::Action::Forward { to, .. } if to == "10.0.0.2:6002".parse().unwrap()),
+            "{action:?}"
+        );
     }
 
     #[test]
