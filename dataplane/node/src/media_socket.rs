@@ -179,6 +179,8 @@ pub(crate) async fn run(task: MediaTask) {
             }
             Some(mut datagram) = inbound.recv() => {
                 relay_one(&mut commands, &mut datagram);
+                // DTMF events come from packets (an empty queue costs one check).
+                drain_events(&mut commands, &bus, &node_id);
             }
             _ = sleep_until(deadline), if deadline.is_some() => {
                 commands.relay_mut().handle_timeout(Instant::now());

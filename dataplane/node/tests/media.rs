@@ -1,7 +1,7 @@
 //! A media node relaying real RTP: ng `offer`/`answer`/`query`/`delete`/`list` over UDP,
 //! then RTP between a fake caller and callee on 127.0.0.1 through the node's ports.
 
-use ferrovox_contract::{MemoryBus, NodeId};
+use ferrovox_contract::{Bus, MemoryBus, NodeId};
 use ferrovox_node::ng::bencode::{self, Value};
 use ferrovox_node::{MediaNode, NodeConfig};
 use ferrovox_testkit::ports::{free_tcp_port, free_udp_port, loopback};
@@ -12,6 +12,10 @@ use tokio::net::UdpSocket;
 
 /// Each test gets its own media port range so tests running in parallel never share one.
 async fn start(node: &str, rtp_ports: &str) -> MediaNode {
+    start_on(node, rtp_ports, Arc::new(MemoryBus::new())).await
+}
+
+async fn start_on(node: &str, rtp_ports: &str, bus: Arc<MemoryBus>) -> MediaNode {
     let config = NodeConfig {
         node_id: NodeId::new(node).unwrap(),
         admin: loopback(free_tcp_port()),
@@ -20,7 +24,7 @@ async fn start(node: &str, rtp_ports: &str) -> MediaNode {
         rtp_ports: rtp_ports.parse().unwrap(),
         sip: None,
     };
-    MediaNode::start(config, Arc::new(MemoryBus::new()), Arc::new(String::new))
+    MediaNode::start(config, bus, Arc::new(String::new))
         .await
         .unwrap()
 }
@@ -528,5 +532,75 @@ async fn a_port_taken_by_another_process_is_an_error_reply() {
     assert_eq!(listed.get("calls"), Some(&Value::List(Vec::new())));
     // The pair opened before the failure was closed again.
     assert!(port_frees_up(41500).await, "port 41500 left open");
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn dtmf_is_relayed_and_published_on_the_bus() {
+    let bus = Arc::new(MemoryBus::new());
+    let mut events = bus.subscribe("call.*").await.unwrap();
+    let node = start_on("media-7", "41600-41699", bus.clone()).await;
+    let mut ng = Ng::new(node.ng_addr()).await;
+    let caller = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let callee = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let dtmf_sdp = |port| {
+        sdp(
+            "127.0.0.1",
+            "127.0.0.1",
+            port,
+            "a=rtpmap:101 telephone-event/8000\r\n",
+        )
+        .replace("RTP/AVP 0", "RTP/AVP 0 101")
+    };
+    let offer = ng
+        .call(&[
+            ("command", s("offer")),
+            ("call-id", s("d1")),
+            ("from-tag", s("a")),
+            ("sdp", s(&dtmf_sdp(caller.local_addr().unwrap().port()))),
+        ])
+        .await;
+    let callee_facing = audio_port(&ok_sdp(&offer));
+    let answer = ng
+        .call(&[
+            ("command", s("answer")),
+            ("call-id", s("d1")),
+            ("from-tag", s("a")),
+            ("to-tag", s("b")),
+            ("sdp", s(&dtmf_sdp(callee.local_addr().unwrap().port()))),
+        ])
+        .await;
+    let caller_facing = audio_port(&ok_sdp(&answer));
+
+    // RFC 4733 digit 5: two progress packets and an end packet, one timestamp.
+    for (seq, flags, duration) in [(1u16, 0x0au8, 160u16), (2, 0x0a, 320), (3, 0x8a, 800)] {
+        let mut packet = vec![0x80, 101];
+        packet.extend_from_slice(&seq.to_be_bytes());
+        packet.extend_from_slice(&8000u32.to_be_bytes());
+        packet.extend_from_slice(&0x5555u32.to_be_bytes());
+        packet.extend_from_slice(&[5, flags]);
+        packet.extend_from_slice(&duration.to_be_bytes());
+        caller
+            .send_to(&packet, ("127.0.0.1", caller_facing))
+            .await
+            .unwrap();
+        let mut buffer = [0u8; 2048];
+        let (n, from) = tokio::time::timeout(Duration::from_secs(5), callee.recv_from(&mut buffer))
+            .await
+            .expect("DTMF packet relayed")
+            .unwrap();
+        assert_eq!(from, loopback(callee_facing));
+        assert_eq!(&buffer[..n], packet.as_slice());
+    }
+    let event = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .expect("call.dtmf published")
+        .unwrap();
+    assert_eq!(event.event_type, "call.dtmf");
+    assert_eq!(event.publisher, "media-7");
+    assert_eq!(event.data["call_id"], "d1");
+    assert_eq!(event.data["source_tag"], "a");
+    assert_eq!(event.data["digit"], "5");
+    assert_eq!(event.data["duration"], 800);
     node.shutdown().await;
 }
