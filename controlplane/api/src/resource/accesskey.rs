@@ -3,6 +3,7 @@
 //! revokes it at once (authentication reads the store, not the cache).
 
 use super::Resource;
+use super::columns::{Row, bounded};
 use crate::ApiError;
 use crate::accesskey::{generate_token, token_hash};
 use crate::auth::Caller;
@@ -109,42 +110,6 @@ pub struct UpdateAccessKey {
     detail: Option<String>,
 }
 
-fn bounded(field: &str, text: String, max: usize) -> Result<String, ApiError> {
-    if text.chars().count() > max {
-        Err(ApiError::invalid(
-            field,
-            format!("longer than {max} characters"),
-        ))
-    } else {
-        Ok(text)
-    }
-}
-
-fn field(record: &Record, column: &str) -> Result<String, ApiError> {
-    record
-        .get(column)
-        .and_then(SqlValue::as_text)
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            ApiError::Unavailable(format!("accesskeys.{column} is missing from the row"))
-        })
-}
-
-fn time(record: &Record, column: &str) -> Result<NaiveDateTime, ApiError> {
-    record
-        .get(column)
-        .and_then(SqlValue::as_time)
-        .ok_or_else(|| {
-            ApiError::Unavailable(format!("accesskeys.{column} is missing from the row"))
-        })
-}
-
-fn uuid(record: &Record, column: &str) -> Result<Uuid, ApiError> {
-    let value = field(record, column)?;
-    Uuid::parse_str(&value)
-        .map_err(|_| ApiError::Unavailable(format!("accesskeys.{column} {value:?} is not a UUID")))
-}
-
 impl Resource for AccessKey {
     const KIND: &'static str = "accesskey";
     const TABLE: &'static TableSpec = &TABLE;
@@ -242,25 +207,20 @@ impl Resource for AccessKey {
     }
 
     fn from_record(record: &Record) -> Result<Self, ApiError> {
-        let permissions_text = field(record, "permissions")?;
-        let permissions = serde_json::from_str(&permissions_text).map_err(|_| {
-            ApiError::Unavailable(format!(
-                "accesskeys.permissions {permissions_text:?} is not a JSON list"
-            ))
-        })?;
+        let row = Row::new(TABLE.name, record);
         Ok(AccessKey {
-            id: uuid(record, "id")?,
-            customer_id: uuid(record, "customer_id")?,
-            name: field(record, "name")?,
-            detail: field(record, "detail")?,
-            token_prefix: field(record, "token_prefix")?,
-            permissions,
-            tm_expire: time(record, "tm_expire")?,
-            tm_create: time(record, "tm_create")?,
-            tm_update: time(record, "tm_update")?,
-            tm_delete: time(record, "tm_delete")?,
+            id: row.uuid("id")?,
+            customer_id: row.uuid("customer_id")?,
+            name: row.text("name")?,
+            detail: row.text("detail")?,
+            token_prefix: row.text("token_prefix")?,
+            permissions: row.json("permissions")?,
+            tm_expire: row.time("tm_expire")?,
+            tm_create: row.time("tm_create")?,
+            tm_update: row.time("tm_update")?,
+            tm_delete: row.time("tm_delete")?,
             token: None,
-            token_hash: field(record, "token_hash")?,
+            token_hash: row.text("token_hash")?,
         })
     }
 

@@ -3,6 +3,7 @@
 
 use super::Resource;
 use super::accesskey::{PERMISSIONS, grantable};
+use super::columns::{Row, bounded};
 use crate::ApiError;
 use crate::auth::Caller;
 use chrono::NaiveDateTime;
@@ -152,38 +153,6 @@ fn validate_addresses(addresses: &[Address]) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn bounded(field: &str, text: String, max: usize) -> Result<String, ApiError> {
-    if text.chars().count() > max {
-        Err(ApiError::invalid(
-            field,
-            format!("longer than {max} characters"),
-        ))
-    } else {
-        Ok(text)
-    }
-}
-
-fn text(record: &Record, column: &str) -> Result<String, ApiError> {
-    record
-        .get(column)
-        .and_then(SqlValue::as_text)
-        .map(str::to_owned)
-        .ok_or_else(|| ApiError::Unavailable(format!("agents.{column} is missing from the row")))
-}
-
-fn time(record: &Record, column: &str) -> Result<NaiveDateTime, ApiError> {
-    record
-        .get(column)
-        .and_then(SqlValue::as_time)
-        .ok_or_else(|| ApiError::Unavailable(format!("agents.{column} is missing from the row")))
-}
-
-fn json<T: serde::de::DeserializeOwned>(record: &Record, column: &str) -> Result<T, ApiError> {
-    let value = text(record, column)?;
-    serde_json::from_str(&value)
-        .map_err(|_| ApiError::Unavailable(format!("agents.{column} {value:?} is not valid JSON")))
-}
-
 impl Agent {
     /// The agent with `password` hashed (computed off the async threads).
     pub(crate) async fn with_password(mut self, password: &str) -> Result<Self, ApiError> {
@@ -308,25 +277,21 @@ impl Resource for Agent {
     }
 
     fn from_record(record: &Record) -> Result<Self, ApiError> {
-        let id = text(record, "id")?;
-        let customer = text(record, "customer_id")?;
+        let row = Row::new(TABLE.name, record);
         Ok(Agent {
-            id: Uuid::parse_str(&id)
-                .map_err(|_| ApiError::Unavailable(format!("agents.id {id:?} is not a UUID")))?,
-            customer_id: Uuid::parse_str(&customer).map_err(|_| {
-                ApiError::Unavailable(format!("agents.customer_id {customer:?} is not a UUID"))
-            })?,
-            username: text(record, "username")?,
-            name: text(record, "name")?,
-            detail: text(record, "detail")?,
-            status: text(record, "status")?,
-            permission: text(record, "permission")?,
-            tag_ids: json(record, "tag_ids")?,
-            addresses: json(record, "addresses")?,
-            tm_create: time(record, "tm_create")?,
-            tm_update: time(record, "tm_update")?,
-            tm_delete: time(record, "tm_delete")?,
-            password_hash: text(record, "password_hash")?,
+            id: row.uuid("id")?,
+            customer_id: row.uuid("customer_id")?,
+            username: row.text("username")?,
+            name: row.text("name")?,
+            detail: row.text("detail")?,
+            status: row.text("status")?,
+            permission: row.text("permission")?,
+            tag_ids: row.json("tag_ids")?,
+            addresses: row.json("addresses")?,
+            tm_create: row.time("tm_create")?,
+            tm_update: row.time("tm_update")?,
+            tm_delete: row.time("tm_delete")?,
+            password_hash: row.text("password_hash")?,
         })
     }
 }

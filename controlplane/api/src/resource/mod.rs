@@ -9,6 +9,7 @@
 
 pub mod accesskey;
 pub mod agent;
+mod columns;
 pub mod number;
 
 use crate::auth::Caller;

@@ -1,6 +1,7 @@
 //! Phone numbers (E.164) a customer owns, each optionally routed to a call flow.
 
 use super::Resource;
+use super::columns::{Row, bounded};
 use crate::ApiError;
 use chrono::NaiveDateTime;
 use ferrovox_store::{ColumnType, LIVE, Record, SqlValue, TableSpec};
@@ -98,38 +99,6 @@ fn parse_flow(flow: Option<String>) -> Result<Option<Uuid>, ApiError> {
     .transpose()
 }
 
-fn bounded(field: &str, text: String, max: usize) -> Result<String, ApiError> {
-    if text.chars().count() > max {
-        Err(ApiError::invalid(
-            field,
-            format!("longer than {max} characters"),
-        ))
-    } else {
-        Ok(text)
-    }
-}
-
-fn text(record: &Record, column: &str) -> Result<String, ApiError> {
-    record
-        .get(column)
-        .and_then(SqlValue::as_text)
-        .map(str::to_owned)
-        .ok_or_else(|| ApiError::Unavailable(format!("numbers.{column} is missing from the row")))
-}
-
-fn time(record: &Record, column: &str) -> Result<NaiveDateTime, ApiError> {
-    record
-        .get(column)
-        .and_then(SqlValue::as_time)
-        .ok_or_else(|| ApiError::Unavailable(format!("numbers.{column} is missing from the row")))
-}
-
-fn uuid(record: &Record, column: &str) -> Result<Uuid, ApiError> {
-    let value = text(record, column)?;
-    Uuid::parse_str(&value)
-        .map_err(|_| ApiError::Unavailable(format!("numbers.{column} {value:?} is not a UUID")))
-}
-
 impl Resource for Number {
     const KIND: &'static str = "number";
     const TABLE: &'static TableSpec = &TABLE;
@@ -197,23 +166,18 @@ impl Resource for Number {
     }
 
     fn from_record(record: &Record) -> Result<Self, ApiError> {
-        let flow_id = match record.get("flow_id") {
-            Some(SqlValue::Text(flow)) => Some(Uuid::parse_str(flow).map_err(|_| {
-                ApiError::Unavailable(format!("numbers.flow_id {flow:?} is not a UUID"))
-            })?),
-            _ => None,
-        };
+        let row = Row::new(TABLE.name, record);
         Ok(Number {
-            id: uuid(record, "id")?,
-            customer_id: uuid(record, "customer_id")?,
-            number: text(record, "number")?,
-            flow_id,
-            name: text(record, "name")?,
-            detail: text(record, "detail")?,
-            status: text(record, "status")?,
-            tm_create: time(record, "tm_create")?,
-            tm_update: time(record, "tm_update")?,
-            tm_delete: time(record, "tm_delete")?,
+            id: row.uuid("id")?,
+            customer_id: row.uuid("customer_id")?,
+            number: row.text("number")?,
+            flow_id: row.optional_uuid("flow_id")?,
+            name: row.text("name")?,
+            detail: row.text("detail")?,
+            status: row.text("status")?,
+            tm_create: row.time("tm_create")?,
+            tm_update: row.time("tm_update")?,
+            tm_delete: row.time("tm_delete")?,
         })
     }
 }

@@ -1,0 +1,71 @@
+//! Reading a stored row back into a resource, and the field checks resources share.
+
+use crate::ApiError;
+use chrono::NaiveDateTime;
+use ferrovox_store::{Record, SqlValue};
+use uuid::Uuid;
+
+/// One stored row of `table`; a missing or malformed column is a 503 naming it (the store
+/// holds something this code did not write).
+pub(crate) struct Row<'a> {
+    table: &'static str,
+    record: &'a Record,
+}
+
+impl<'a> Row<'a> {
+    pub(crate) fn new(table: &'static str, record: &'a Record) -> Self {
+        Self { table, record }
+    }
+
+    fn corrupt(&self, column: &str, what: &str) -> ApiError {
+        ApiError::Unavailable(format!("{}.{column} {what}", self.table))
+    }
+
+    pub(crate) fn text(&self, column: &str) -> Result<String, ApiError> {
+        self.record
+            .get(column)
+            .and_then(SqlValue::as_text)
+            .map(str::to_owned)
+            .ok_or_else(|| self.corrupt(column, "is missing from the row"))
+    }
+
+    pub(crate) fn time(&self, column: &str) -> Result<NaiveDateTime, ApiError> {
+        self.record
+            .get(column)
+            .and_then(SqlValue::as_time)
+            .ok_or_else(|| self.corrupt(column, "is missing from the row"))
+    }
+
+    pub(crate) fn uuid(&self, column: &str) -> Result<Uuid, ApiError> {
+        let value = self.text(column)?;
+        Uuid::parse_str(&value)
+            .map_err(|_| self.corrupt(column, &format!("{value:?} is not a UUID")))
+    }
+
+    /// A nullable UUID column.
+    pub(crate) fn optional_uuid(&self, column: &str) -> Result<Option<Uuid>, ApiError> {
+        match self.record.get(column) {
+            Some(SqlValue::Text(_)) => self.uuid(column).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// A column holding JSON.
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(&self, column: &str) -> Result<T, ApiError> {
+        let value = self.text(column)?;
+        serde_json::from_str(&value)
+            .map_err(|_| self.corrupt(column, &format!("{value:?} is not valid JSON")))
+    }
+}
+
+/// `text` if it has at most `max` characters, else 400 naming `field`.
+pub(crate) fn bounded(field: &str, text: String, max: usize) -> Result<String, ApiError> {
+    if text.chars().count() > max {
+        Err(ApiError::invalid(
+            field,
+            format!("longer than {max} characters"),
+        ))
+    } else {
+        Ok(text)
+    }
+}
