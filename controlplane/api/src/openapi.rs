@@ -5,7 +5,9 @@
 //! resource are generated from the same [`Resource`] description the handlers use, so the
 //! document cannot drift from the routes.
 
-use crate::resource::{Resource, accesskey::AccessKey, agent::Agent, number::Number};
+use crate::resource::{
+    Resource, accesskey::AccessKey, agent::Agent, number::Number, provider::Provider, route::Route,
+};
 use crate::session::{Login, Session};
 use serde_json::{Map, Value, json};
 use utoipa::{PartialSchema, ToSchema};
@@ -138,6 +140,10 @@ pub fn document() -> Value {
     resource_schemas::<Number>(&mut schemas);
     resource_paths::<AccessKey>(&mut paths, "accesskeys", "accesskeys");
     resource_schemas::<AccessKey>(&mut schemas);
+    resource_paths::<Provider>(&mut paths, "providers", "carriers");
+    resource_schemas::<Provider>(&mut schemas);
+    resource_paths::<Route>(&mut paths, "routes", "carriers");
+    resource_schemas::<Route>(&mut schemas);
     resource_paths::<Agent>(&mut paths, "agents", "agents");
     resource_schemas::<Agent>(&mut schemas);
     schemas.insert(
@@ -236,6 +242,7 @@ pub fn document() -> Value {
             { "name": "numbers", "description": "Phone numbers and the flows that answer them" },
             { "name": "accesskeys", "description": "API access keys (the token is shown once, at creation)" },
             { "name": "agents", "description": "Agents: the people of a customer, who log in" },
+            { "name": "carriers", "description": "Providers (carrier gateways) and the routes that pick them" },
             { "name": "auth", "description": "Agent sessions" },
             { "name": "customer", "description": "The caller's customer" },
             { "name": "events", "description": "Live events" },

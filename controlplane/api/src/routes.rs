@@ -32,6 +32,8 @@ pub(crate) struct AppState {
 pub(crate) fn router(state: AppState) -> Router {
     let router = resource::routes::<resource::number::Number>(Router::new(), "numbers");
     let router = resource::routes::<resource::accesskey::AccessKey>(router, "accesskeys");
+    let router = resource::routes::<resource::provider::Provider>(router, "providers");
+    let router = resource::routes::<resource::route::Route>(router, "routes");
     resource::routes::<resource::agent::Agent>(router, "agents")
         .route(
             "/v1.0/auth/login",

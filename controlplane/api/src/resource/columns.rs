@@ -42,6 +42,15 @@ impl<'a> Row<'a> {
             .map_err(|_| self.corrupt(column, &format!("{value:?} is not a UUID")))
     }
 
+    /// An integer column that fits 16 bits (ports, priorities).
+    pub(crate) fn small_int(&self, column: &str) -> Result<u16, ApiError> {
+        self.record
+            .get(column)
+            .and_then(SqlValue::as_int)
+            .and_then(|value| u16::try_from(value).ok())
+            .ok_or_else(|| self.corrupt(column, "is missing or out of range"))
+    }
+
     /// A nullable UUID column.
     pub(crate) fn optional_uuid(&self, column: &str) -> Result<Option<Uuid>, ApiError> {
         match self.record.get(column) {

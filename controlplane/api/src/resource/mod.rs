@@ -11,6 +11,8 @@ pub mod accesskey;
 pub mod agent;
 mod columns;
 pub mod number;
+pub mod provider;
+pub mod route;
 
 use crate::auth::Caller;
 use crate::body::JsonBody;
@@ -65,6 +67,12 @@ pub trait Resource:
     /// What events and the audit trail carry: the resource without secrets.
     fn public_view(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// Other resources this one points at, as (table, id, field); each must be a live resource
+    /// of the same customer, or the write is refused naming the field.
+    fn references(&self) -> Vec<(&'static TableSpec, Uuid, &'static str)> {
+        Vec::new()
     }
 
     /// Checks that need the caller (e.g. no granting more than one holds).
@@ -135,6 +143,42 @@ fn effects<R: Resource>(
     }
 }
 
+/// Reads from the store, the source of truth, for a write to start from.
+async fn load_fresh<R: Resource>(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<Option<R>, ApiError> {
+    let record = state
+        .engines
+        .store
+        .record_get(R::TABLE, &caller.customer_id.to_string(), &id.to_string())
+        .await?;
+    record.as_ref().map(R::from_record).transpose()
+}
+
+/// Refuses a resource that points at something the caller's customer does not have.
+async fn check_references<R: Resource>(
+    state: &AppState,
+    caller: &Caller,
+    resource: &R,
+) -> Result<(), ApiError> {
+    for (table, id, field) in resource.references() {
+        let found = state
+            .engines
+            .store
+            .record_get(table, &caller.customer_id.to_string(), &id.to_string())
+            .await?;
+        if found.is_none() {
+            return Err(ApiError::invalid(
+                field,
+                format!("no {} {id}", table.name.trim_end_matches('s')),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Reads through the cache; `None` if the caller's customer has no such live resource.
 async fn load<R: Resource>(
     state: &AppState,
@@ -183,6 +227,7 @@ async fn create<R: Resource>(
     caller.require_any(R::MANAGED_BY)?;
     R::authorize_create(&request, &caller)?;
     let resource = R::create(request, caller.customer_id, Uuid::new_v4()).await?;
+    check_references(&state, &caller, &resource).await?;
     let effects = effects(&caller, "create", &resource, None, Some(&resource));
     state
         .engines
@@ -248,11 +293,12 @@ async fn update<R: Resource>(
 ) -> Result<Json<R>, ApiError> {
     caller.require_any(R::MANAGED_BY)?;
     let id = parse_id(&id)?;
-    let before = load::<R>(&state, &caller, id)
+    let before = load_fresh::<R>(&state, &caller, id)
         .await?
         .ok_or_else(|| not_found::<R>(id))?;
     let mut after = R::from_record(&before.to_record())?;
     after.update(request)?;
+    check_references(&state, &caller, &after).await?;
     let set: Record = after
         .to_record()
         .into_iter()
@@ -289,7 +335,7 @@ async fn delete<R: Resource>(
 ) -> Result<Json<R>, ApiError> {
     caller.require_any(R::MANAGED_BY)?;
     let id = parse_id(&id)?;
-    let mut resource = load::<R>(&state, &caller, id)
+    let mut resource = load_fresh::<R>(&state, &caller, id)
         .await?
         .ok_or_else(|| not_found::<R>(id))?;
     let effects = effects(&caller, "delete", &resource, Some(&resource), None);

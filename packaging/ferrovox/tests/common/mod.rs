@@ -110,6 +110,20 @@ impl Appliance {
                 appliance.stderr()
             );
         }
+        // The banner is printed once every role is up, a moment after /health answers.
+        let banner =
+            ferrovox_testkit::wait::until("the start-up banner", Duration::from_secs(30), || {
+                let text = appliance.stdout();
+                async move { text.contains("Press Ctrl-C").then_some(()) }
+            })
+            .await;
+        if let Err(error) = banner {
+            panic!(
+                "{error}\nstdout:\n{}\nstderr:\n{}",
+                appliance.stdout(),
+                appliance.stderr()
+            );
+        }
         appliance
     }
 

@@ -1,0 +1,225 @@
+//! Providers and routes: validation naming the field, write-only gateway passwords, routes
+//! that must point at a live provider of the same customer — on both engine sets.
+
+use ferrovox_contract::{AmqpBus, MemoryBus};
+use ferrovox_control::{AdminKey, ControlPlane, Engines, ensure_admin};
+use ferrovox_testkit::devstack::DevStack;
+use ferrovox_testkit::ports::{free_tcp_port, loopback};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+async fn call(
+    base: &str,
+    method: Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{base}{path}"))
+        .header("Authorization", format!("AccessKey {key}"));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+async fn carriers_behave(engines: Engines, data_dir: &std::path::Path) {
+    engines.store.migrate().await.unwrap();
+    let AdminKey::Created { token: key, .. } = ensure_admin(engines.store.as_ref(), data_dir)
+        .await
+        .unwrap()
+    else {
+        panic!("first start creates a key");
+    };
+    let control = ControlPlane::start(loopback(free_tcp_port()), engines, Arc::new(String::new))
+        .await
+        .unwrap();
+    let base = format!("http://{}", control.addr());
+
+    let (status, provider) = call(&base, Method::POST, "/v1.0/providers", &key, Some(json!({
+        "hostname": "sip.carrier.example", "transport": "tls", "tech_prefix": "1234#",
+        "codecs": ["PCMA", "G722", "telephone-event"], "auth_username": "acct", "auth_password": "hunter22"
+    }))).await;
+    assert_eq!(status, 201, "{provider}");
+    assert_eq!(provider["port"], 5061, "tls defaults to 5061");
+    assert!(
+        !provider.to_string().contains("hunter22"),
+        "the password is write-only: {provider}"
+    );
+    let provider_id = provider["id"].as_str().unwrap().to_owned();
+    for (body, field) in [
+        (json!({"hostname": "bad host!"}), "hostname"),
+        (
+            json!({"hostname": "10.0.0.1", "transport": "sctp"}),
+            "transport",
+        ),
+        (json!({"hostname": "10.0.0.1", "port": 0}), "port"),
+        (
+            json!({"hostname": "10.0.0.1", "codecs": ["G729"]}),
+            "codecs",
+        ),
+        (
+            json!({"hostname": "10.0.0.1", "tech_prefix": "12a"}),
+            "tech_prefix",
+        ),
+    ] {
+        let (status, error) = call(
+            &base,
+            Method::POST,
+            "/v1.0/providers",
+            &key,
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(
+            (status, error["field"].as_str()),
+            (400, Some(field)),
+            "{body} -> {error}"
+        );
+    }
+
+    // Routes point at a live provider of the same customer.
+    let (status, route) = call(
+        &base,
+        Method::POST,
+        "/v1.0/routes",
+        &key,
+        Some(json!({"provider_id": provider_id, "target": "+44", "priority": 10})),
+    )
+    .await;
+    assert_eq!(status, 201, "{route}");
+    assert_eq!(
+        (route["target"].as_str(), route["priority"].as_u64()),
+        (Some("+44"), Some(10))
+    );
+    let (status, error) = call(
+        &base,
+        Method::POST,
+        "/v1.0/routes",
+        &key,
+        Some(json!({"provider_id": uuid::Uuid::new_v4()})),
+    )
+    .await;
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (400, Some("provider_id")),
+        "{error}"
+    );
+    let (status, error) = call(
+        &base,
+        Method::POST,
+        "/v1.0/routes",
+        &key,
+        Some(json!({"provider_id": provider_id, "target": "44"})),
+    )
+    .await;
+    assert_eq!((status, error["field"].as_str()), (400, Some("target")));
+    let (status, all) = call(
+        &base,
+        Method::POST,
+        "/v1.0/routes",
+        &key,
+        Some(json!({"provider_id": provider_id})),
+    )
+    .await;
+    assert_eq!(
+        (status, all["target"].as_str(), all["priority"].as_u64()),
+        (201, Some("all"), Some(0))
+    );
+
+    // Updating the provider keeps its password unless a new one is sent.
+    let (status, updated) = call(
+        &base,
+        Method::PUT,
+        &format!("/v1.0/providers/{provider_id}"),
+        &key,
+        Some(json!({"port": 5080, "transport": "udp"})),
+    )
+    .await;
+    assert_eq!(
+        (
+            status,
+            updated["port"].as_u64(),
+            updated["transport"].as_str()
+        ),
+        (200, Some(5080), Some("udp")),
+        "{updated}"
+    );
+
+    // A route cannot be moved to a provider that was deleted.
+    let (_, spare) = call(
+        &base,
+        Method::POST,
+        "/v1.0/providers",
+        &key,
+        Some(json!({"hostname": "192.0.2.7"})),
+    )
+    .await;
+    let spare_id = spare["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        call(
+            &base,
+            Method::DELETE,
+            &format!("/v1.0/providers/{spare_id}"),
+            &key,
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    let route_id = route["id"].as_str().unwrap();
+    let (status, error) = call(
+        &base,
+        Method::PUT,
+        &format!("/v1.0/routes/{route_id}"),
+        &key,
+        Some(json!({"provider_id": spare_id})),
+    )
+    .await;
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (400, Some("provider_id")),
+        "{error}"
+    );
+    let (_, routes) = call(&base, Method::GET, "/v1.0/routes", &key, None).await;
+    assert_eq!(routes["result"].as_array().unwrap().len(), 2);
+    control.shutdown().await;
+}
+
+#[tokio::test]
+async fn carriers_on_the_embedded_engines() {
+    let dir = tempfile::tempdir().unwrap();
+    let engines = Engines {
+        store: ferrovox_store::open(&format!("sqlite://{}/c.db", dir.path().display()))
+            .await
+            .unwrap(),
+        cache: ferrovox_cache::open("memory://").unwrap(),
+        bus: Arc::new(MemoryBus::new()),
+    };
+    carriers_behave(engines, dir.path()).await;
+}
+
+#[tokio::test]
+async fn carriers_on_mariadb_redis_rabbitmq() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = DevStack::get();
+    let engines = Engines {
+        store: ferrovox_store::open(&stack.fresh_mysql_database().unwrap())
+            .await
+            .unwrap(),
+        cache: ferrovox_cache::open(&stack.cache_url).unwrap(),
+        bus: Arc::new(
+            AmqpBus::new(
+                &stack.bus_url,
+                &format!("test-{}", uuid::Uuid::new_v4().simple()),
+            )
+            .unwrap(),
+        ),
+    };
+    carriers_behave(engines, dir.path()).await;
+}
