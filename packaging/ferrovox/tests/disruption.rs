@@ -115,6 +115,7 @@ async fn outbox_survives_a_broker_outage_and_reads_survive_a_cache_outage() {
             ("FERROVOX_CACHE_URL", &stack.cache_url),
             ("FERROVOX_BUS_URL", &stack.bus_url),
             ("FERROVOX_BUS_NAMESPACE", &namespace),
+            ("FERROVOX_LOG_LEVEL", "info,ferrovox_contract=debug"),
         ],
     )
     .await;
@@ -148,10 +149,12 @@ async fn outbox_survives_a_broker_outage_and_reads_survive_a_cache_outage() {
     let id = created["id"].as_str().unwrap().to_owned();
     stack.start_service(Service::Rabbitmq).unwrap();
 
-    let event = tokio::time::timeout(RECOVER, events.next())
-        .await
-        .expect("the outboxed event arrives once RabbitMQ is back")
-        .unwrap();
+    let Ok(Some(event)) = tokio::time::timeout(RECOVER, events.next()).await else {
+        panic!(
+            "the outboxed event did not arrive within {RECOVER:?} of RabbitMQ's return\nappliance log:\n{}",
+            appliance.stderr()
+        );
+    };
     assert_eq!(event.event_type, "number.created");
     assert_eq!(event.data["id"], id);
     assert!(

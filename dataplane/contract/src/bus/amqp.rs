@@ -33,6 +33,12 @@ const PERSISTENT: u8 = 2;
 const RECONNECT_MIN: Duration = Duration::from_millis(200);
 const RECONNECT_MAX: Duration = Duration::from_secs(2);
 const LIVENESS_POLL: Duration = Duration::from_millis(200);
+/// A broker that accepts TCP but does not finish the AMQP handshake (it is booting or shutting
+/// down) must not stall reconnection forever.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for a publisher confirm; a broker that dies mid-publish must not stall the
+/// publisher (the outbox keeps the event and tries again).
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>>;
 
@@ -133,7 +139,16 @@ async fn supervise(
 ) {
     let mut backoff = RECONNECT_MIN;
     loop {
-        match open_link(&url, &exchange, pending.clone()).await {
+        let attempt = match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            open_link(&url, &exchange, pending.clone()),
+        )
+        .await
+        {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no AMQP handshake within {CONNECT_TIMEOUT:?}")),
+        };
+        match attempt {
             Ok(link) => {
                 tracing::info!(%broker, "bus connected");
                 backoff = RECONNECT_MIN;
@@ -231,19 +246,25 @@ impl Bus for AmqpBus {
             .with_content_type("application/json".into())
             .with_delivery_mode(PERSISTENT)
             .with_message_id(event.event_id.to_string().into());
-        let confirm = link
-            .events
-            .basic_publish(
-                self.inner.exchange.as_str().into(),
-                event.event_type.as_str().into(),
-                BasicPublishOptions::default(),
-                &payload,
-                properties,
-            )
+        let publish = async {
+            link.events
+                .basic_publish(
+                    self.inner.exchange.as_str().into(),
+                    event.event_type.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &payload,
+                    properties,
+                )
+                .await
+                .map_err(|e| BusError::Unavailable(e.to_string()))?
+                .await
+                .map_err(|e| BusError::Unavailable(e.to_string()))
+        };
+        let confirm = tokio::time::timeout(CONFIRM_TIMEOUT, publish)
             .await
-            .map_err(|e| BusError::Unavailable(e.to_string()))?
-            .await
-            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+            .map_err(|_| {
+                BusError::Unavailable(format!("no publisher confirm within {CONFIRM_TIMEOUT:?}"))
+            })??;
         match confirm {
             Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
             Confirmation::Nack(_) => Err(BusError::Rejected(format!(
