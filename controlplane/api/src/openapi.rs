@@ -6,7 +6,8 @@
 //! document cannot drift from the routes.
 
 use crate::resource::{
-    Resource, accesskey::AccessKey, agent::Agent, number::Number, provider::Provider, route::Route,
+    Resource, accesskey::AccessKey, agent::Agent, extension::Extension, number::Number,
+    provider::Provider, route::Route, trunk::Trunk,
 };
 use crate::session::{Login, Session};
 use serde_json::{Map, Value, json};
@@ -144,6 +145,10 @@ pub fn document() -> Value {
     resource_schemas::<Provider>(&mut schemas);
     resource_paths::<Route>(&mut paths, "routes", "carriers");
     resource_schemas::<Route>(&mut schemas);
+    resource_paths::<Trunk>(&mut paths, "trunks", "sip accounts");
+    resource_schemas::<Trunk>(&mut schemas);
+    resource_paths::<Extension>(&mut paths, "extensions", "sip accounts");
+    resource_schemas::<Extension>(&mut schemas);
     resource_paths::<Agent>(&mut paths, "agents", "agents");
     resource_schemas::<Agent>(&mut schemas);
     schemas.insert(
@@ -243,6 +248,7 @@ pub fn document() -> Value {
             { "name": "accesskeys", "description": "API access keys (the token is shown once, at creation)" },
             { "name": "agents", "description": "Agents: the people of a customer, who log in" },
             { "name": "carriers", "description": "Providers (carrier gateways) and the routes that pick them" },
+            { "name": "sip accounts", "description": "Trunks (PBXs, carriers sending calls in) and extensions (phones)" },
             { "name": "auth", "description": "Agent sessions" },
             { "name": "customer", "description": "The caller's customer" },
             { "name": "events", "description": "Live events" },

@@ -34,6 +34,8 @@ pub(crate) fn router(state: AppState) -> Router {
     let router = resource::routes::<resource::accesskey::AccessKey>(router, "accesskeys");
     let router = resource::routes::<resource::provider::Provider>(router, "providers");
     let router = resource::routes::<resource::route::Route>(router, "routes");
+    let router = resource::routes::<resource::trunk::Trunk>(router, "trunks");
+    let router = resource::routes::<resource::extension::Extension>(router, "extensions");
     resource::routes::<resource::agent::Agent>(router, "agents")
         .route(
             "/v1.0/auth/login",

@@ -78,3 +78,36 @@ pub(crate) fn bounded(field: &str, text: String, max: usize) -> Result<String, A
         Ok(text)
     }
 }
+
+/// A DNS name (RFC 1123 labels) or an IP address, else 400 naming `field`.
+pub(crate) fn host_name(field: &str, host: &str) -> Result<(), ApiError> {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if host.len() <= 253 && host.split('.').all(label_ok) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!("{host:?} is neither a host name nor an IP address"),
+        ))
+    }
+}
+
+/// A SIP password: 8 to 128 characters.
+pub(crate) fn sip_password(field: &str, password: String) -> Result<String, ApiError> {
+    if (8..=128).contains(&password.chars().count()) {
+        Ok(password)
+    } else {
+        Err(ApiError::invalid(field, "must be 8 to 128 characters"))
+    }
+}

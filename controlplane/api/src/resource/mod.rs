@@ -10,9 +10,11 @@
 pub mod accesskey;
 pub mod agent;
 mod columns;
+pub mod extension;
 pub mod number;
 pub mod provider;
 pub mod route;
+pub mod trunk;
 
 use crate::auth::Caller;
 use crate::body::JsonBody;

@@ -3,7 +3,7 @@
 //! never returned, published or audited.
 
 use super::Resource;
-use super::columns::{Row, bounded};
+use super::columns::{Row, bounded, host_name};
 use crate::ApiError;
 use chrono::NaiveDateTime;
 use ferrovox_store::{ColumnType, LIVE, Record, SqlValue, TableSpec};
@@ -100,30 +100,6 @@ pub struct UpdateProvider {
     auth_password: Option<String>,
 }
 
-/// A DNS name (RFC 1123 labels) or an IP address.
-fn validate_hostname(hostname: &str) -> Result<(), ApiError> {
-    if hostname.parse::<std::net::IpAddr>().is_ok() {
-        return Ok(());
-    }
-    let label_ok = |label: &str| {
-        !label.is_empty()
-            && label.len() <= 63
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-    };
-    if hostname.len() <= 253 && hostname.split('.').all(label_ok) {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "hostname",
-            format!("{hostname:?} is neither a host name nor an IP address"),
-        ))
-    }
-}
-
 fn validate_transport(transport: &str) -> Result<(), ApiError> {
     if matches!(transport, "udp" | "tcp" | "tls") {
         Ok(())
@@ -191,7 +167,7 @@ impl Resource for Provider {
         customer_id: Uuid,
         id: Uuid,
     ) -> Result<Self, ApiError> {
-        validate_hostname(&request.hostname)?;
+        host_name("hostname", &request.hostname)?;
         let transport = request.transport.unwrap_or_else(|| "udp".into());
         validate_transport(&transport)?;
         let port = request
@@ -230,7 +206,7 @@ impl Resource for Provider {
             self.detail = bounded("detail", detail, 4096)?;
         }
         if let Some(hostname) = request.hostname {
-            validate_hostname(&hostname)?;
+            host_name("hostname", &hostname)?;
             self.hostname = hostname;
         }
         if let Some(port) = request.port {

@@ -1,0 +1,248 @@
+//! Trunks and extensions: field validation, write-only passwords, uniqueness of the names
+//! SIP looks them up by — on both engine sets.
+
+use ferrovox_contract::{AmqpBus, MemoryBus};
+use ferrovox_control::{AdminKey, ControlPlane, Engines, ensure_admin};
+use ferrovox_testkit::devstack::DevStack;
+use ferrovox_testkit::ports::{free_tcp_port, loopback};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+async fn call(
+    base: &str,
+    method: Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{base}{path}"))
+        .header("Authorization", format!("AccessKey {key}"));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+async fn sip_accounts_behave(engines: Engines, data_dir: &std::path::Path) {
+    engines.store.migrate().await.unwrap();
+    let AdminKey::Created { token: key, .. } = ensure_admin(engines.store.as_ref(), data_dir)
+        .await
+        .unwrap()
+    else {
+        panic!("first start creates a key");
+    };
+    let control = ControlPlane::start(loopback(free_tcp_port()), engines, Arc::new(String::new))
+        .await
+        .unwrap();
+    let base = format!("http://{}", control.addr());
+
+    // Trunks.
+    let (status, trunk) = call(&base, Method::POST, "/v1.0/trunks", &key, Some(json!({
+        "domain_name": "acme", "auth_types": ["basic"], "username": "acme-pbx", "password": "trunk-secret-1"
+    }))).await;
+    assert_eq!(status, 201, "{trunk}");
+    assert_eq!(trunk["realm"], "acme", "realm defaults to the domain");
+    assert!(
+        !trunk.to_string().contains("trunk-secret-1"),
+        "write-only: {trunk}"
+    );
+    let (status, error) = call(
+        &base,
+        Method::POST,
+        "/v1.0/trunks",
+        &key,
+        Some(json!({
+            "domain_name": "acme", "auth_types": ["ip"], "allowed_ips": ["192.0.2.0/24"]
+        })),
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (409, Some("conflict")),
+        "one live trunk per domain: {error}"
+    );
+    for (body, field) in [
+        (
+            json!({"domain_name": "b1", "auth_types": ["ip"]}),
+            "allowed_ips",
+        ),
+        (
+            json!({"domain_name": "b2", "auth_types": ["ip"], "allowed_ips": ["192.0.2.0/33"]}),
+            "allowed_ips",
+        ),
+        (
+            json!({"domain_name": "b3", "auth_types": ["basic"], "username": "u", "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"domain_name": "b4", "auth_types": ["token"]}),
+            "auth_types",
+        ),
+        (
+            json!({"domain_name": "not a domain", "auth_types": ["ip"], "allowed_ips": ["192.0.2.1"]}),
+            "domain_name",
+        ),
+    ] {
+        let (status, error) = call(
+            &base,
+            Method::POST,
+            "/v1.0/trunks",
+            &key,
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(
+            (status, error["field"].as_str()),
+            (400, Some(field)),
+            "{body} -> {error}"
+        );
+    }
+    let id = trunk["id"].as_str().unwrap();
+    let (status, updated) = call(
+        &base,
+        Method::PUT,
+        &format!("/v1.0/trunks/{id}"),
+        &key,
+        Some(json!({
+            "auth_types": ["basic", "ip"], "allowed_ips": ["198.51.100.7", "2001:db8::/32"]
+        })),
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "the stored password still satisfies basic: {updated}"
+    );
+    assert_eq!(updated["auth_types"], json!(["basic", "ip"]));
+
+    // Extensions.
+    let (status, phone) = call(
+        &base,
+        Method::POST,
+        "/v1.0/extensions",
+        &key,
+        Some(json!({"extension": "1001", "password": "phone-pass-1"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{phone}");
+    assert_eq!(
+        phone["username"], "1001",
+        "the username defaults to the extension"
+    );
+    assert!(
+        phone["domain_name"]
+            .as_str()
+            .unwrap()
+            .ends_with(".registrar")
+    );
+    assert!(!phone.to_string().contains("phone-pass-1"));
+    let (status, _) = call(
+        &base,
+        Method::POST,
+        "/v1.0/extensions",
+        &key,
+        Some(json!({"extension": "1002", "username": "1001", "password": "phone-pass-2"})),
+    )
+    .await;
+    assert_eq!(status, 409, "one live user per domain");
+    for (body, field) in [
+        (
+            json!({"extension": "1", "password": "phone-pass-1"}),
+            "extension",
+        ),
+        (
+            json!({"extension": "12ab", "password": "phone-pass-1"}),
+            "extension",
+        ),
+        (
+            json!({"extension": "1003", "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"extension": "1003", "password": "phone-pass-1", "username": "bad user"}),
+            "username",
+        ),
+    ] {
+        let (status, error) = call(
+            &base,
+            Method::POST,
+            "/v1.0/extensions",
+            &key,
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(
+            (status, error["field"].as_str()),
+            (400, Some(field)),
+            "{body} -> {error}"
+        );
+    }
+    let id = phone["id"].as_str().unwrap();
+    let (status, _) = call(
+        &base,
+        Method::PUT,
+        &format!("/v1.0/extensions/{id}"),
+        &key,
+        Some(json!({"password": "new-pass-99"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        call(
+            &base,
+            Method::DELETE,
+            &format!("/v1.0/extensions/{id}"),
+            &key,
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    let (status, again) = call(
+        &base,
+        Method::POST,
+        "/v1.0/extensions",
+        &key,
+        Some(json!({"extension": "1001", "password": "phone-pass-3"})),
+    )
+    .await;
+    assert_eq!(status, 201, "a deleted extension frees its name: {again}");
+    control.shutdown().await;
+}
+
+#[tokio::test]
+async fn sip_accounts_on_the_embedded_engines() {
+    let dir = tempfile::tempdir().unwrap();
+    let engines = Engines {
+        store: ferrovox_store::open(&format!("sqlite://{}/s.db", dir.path().display()))
+            .await
+            .unwrap(),
+        cache: ferrovox_cache::open("memory://").unwrap(),
+        bus: Arc::new(MemoryBus::new()),
+    };
+    sip_accounts_behave(engines, dir.path()).await;
+}
+
+#[tokio::test]
+async fn sip_accounts_on_mariadb_redis_rabbitmq() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = DevStack::get();
+    let engines = Engines {
+        store: ferrovox_store::open(&stack.fresh_mysql_database().unwrap())
+            .await
+            .unwrap(),
+        cache: ferrovox_cache::open(&stack.cache_url).unwrap(),
+        bus: Arc::new(
+            AmqpBus::new(
+                &stack.bus_url,
+                &format!("test-{}", uuid::Uuid::new_v4().simple()),
+            )
+            .unwrap(),
+        ),
+    };
+    sip_accounts_behave(engines, dir.path()).await;
+}
