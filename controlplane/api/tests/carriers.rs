@@ -1,40 +1,17 @@
 //! Providers and routes: validation naming the field, write-only gateway passwords, routes
 //! that must point at a live provider of the same customer — on both engine sets.
 
-use ferrovox_contract::{AmqpBus, MemoryBus};
-use ferrovox_control::{AdminKey, ControlPlane, Engines, ensure_admin};
-use ferrovox_testkit::devstack::DevStack;
+mod common;
+
+use common::call;
+use ferrovox_control::{ControlPlane, Engines};
 use ferrovox_testkit::ports::{free_tcp_port, loopback};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 
-async fn call(
-    base: &str,
-    method: Method,
-    path: &str,
-    key: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, format!("{base}{path}"))
-        .header("Authorization", format!("AccessKey {key}"));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or_default())
-}
-
 async fn carriers_behave(engines: Engines, data_dir: &std::path::Path) {
-    engines.store.migrate().await.unwrap();
-    let AdminKey::Created { token: key, .. } = ensure_admin(engines.store.as_ref(), data_dir)
-        .await
-        .unwrap()
-    else {
-        panic!("first start creates a key");
-    };
+    let key = common::admin_key(&engines, data_dir).await;
     let control = ControlPlane::start(loopback(free_tcp_port()), engines, Arc::new(String::new))
         .await
         .unwrap();
@@ -194,32 +171,11 @@ async fn carriers_behave(engines: Engines, data_dir: &std::path::Path) {
 #[tokio::test]
 async fn carriers_on_the_embedded_engines() {
     let dir = tempfile::tempdir().unwrap();
-    let engines = Engines {
-        store: ferrovox_store::open(&format!("sqlite://{}/c.db", dir.path().display()))
-            .await
-            .unwrap(),
-        cache: ferrovox_cache::open("memory://").unwrap(),
-        bus: Arc::new(MemoryBus::new()),
-    };
-    carriers_behave(engines, dir.path()).await;
+    carriers_behave(common::embedded(dir.path()).await, dir.path()).await;
 }
 
 #[tokio::test]
 async fn carriers_on_mariadb_redis_rabbitmq() {
     let dir = tempfile::tempdir().unwrap();
-    let stack = DevStack::get();
-    let engines = Engines {
-        store: ferrovox_store::open(&stack.fresh_mysql_database().unwrap())
-            .await
-            .unwrap(),
-        cache: ferrovox_cache::open(&stack.cache_url).unwrap(),
-        bus: Arc::new(
-            AmqpBus::new(
-                &stack.bus_url,
-                &format!("test-{}", uuid::Uuid::new_v4().simple()),
-            )
-            .unwrap(),
-        ),
-    };
-    carriers_behave(engines, dir.path()).await;
+    carriers_behave(common::dev_stack().await, dir.path()).await;
 }

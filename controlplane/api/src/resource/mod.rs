@@ -7,6 +7,24 @@
 //! TTL); a cache failure is a miss, so the API keeps working while Redis is down. Another
 //! customer's resource is 404, never 403.
 
+/// The accessors every resource implements the same way: its `id`, `customer_id` and
+/// `tm_delete` fields.
+macro_rules! common_accessors {
+    () => {
+        fn mark_deleted(&mut self, at: chrono::NaiveDateTime) {
+            self.tm_delete = at;
+        }
+
+        fn id(&self) -> uuid::Uuid {
+            self.id
+        }
+
+        fn customer_id(&self) -> uuid::Uuid {
+            self.customer_id
+        }
+    };
+}
+
 pub mod accesskey;
 pub mod agent;
 mod columns;

@@ -138,17 +138,7 @@ impl Resource for Number {
         Ok(())
     }
 
-    fn mark_deleted(&mut self, at: NaiveDateTime) {
-        self.tm_delete = at;
-    }
-
-    fn id(&self) -> Uuid {
-        self.id
-    }
-
-    fn customer_id(&self) -> Uuid {
-        self.customer_id
-    }
+    common_accessors!();
 
     fn to_record(&self) -> Record {
         Record::from([

@@ -148,17 +148,7 @@ impl Resource for Route {
         vec![(&super::provider::TABLE, self.provider_id, "provider_id")]
     }
 
-    fn mark_deleted(&mut self, at: NaiveDateTime) {
-        self.tm_delete = at;
-    }
-
-    fn id(&self) -> Uuid {
-        self.id
-    }
-
-    fn customer_id(&self) -> Uuid {
-        self.customer_id
-    }
+    common_accessors!();
 
     fn to_record(&self) -> Record {
         Record::from([
