@@ -165,6 +165,22 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            /// Ends a write to one row: with no row changed, nothing is written (not even the
+            /// effects) and the answer is `false`; otherwise the effects join the transaction.
+            async fn commit_if_changed(
+                mut tx: sqlx::Transaction<'static, $db>,
+                rows_affected: u64,
+                effects: &$crate::Effects,
+            ) -> Result<bool, $crate::StoreError> {
+                if rows_affected == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                Self::write_effects(&mut tx, effects).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             fn read_record(
                 table: &$crate::TableSpec,
                 row: &<$db as sqlx::Database>::Row,
@@ -386,13 +402,7 @@ macro_rules! impl_store {
                     .bind($crate::LIVE)
                     .execute(&mut *tx)
                     .await?;
-                if result.rows_affected() == 0 {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                Self::write_effects(&mut tx, effects).await?;
-                tx.commit().await?;
-                Ok(true)
+                Self::commit_if_changed(tx, result.rows_affected(), effects).await
             }
 
             async fn record_soft_delete(
@@ -414,13 +424,7 @@ macro_rules! impl_store {
                 .bind($crate::LIVE)
                 .execute(&mut *tx)
                 .await?;
-                if result.rows_affected() == 0 {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                Self::write_effects(&mut tx, effects).await?;
-                tx.commit().await?;
-                Ok(true)
+                Self::commit_if_changed(tx, result.rows_affected(), effects).await
             }
 
             async fn record_get(
