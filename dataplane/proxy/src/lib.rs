@@ -1,0 +1,1 @@
+//! ferrovox-proxy (skeleton; see Cargo.toml description).

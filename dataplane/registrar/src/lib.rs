@@ -1,0 +1,1 @@
+//! ferrovox-registrar (skeleton; see Cargo.toml description).

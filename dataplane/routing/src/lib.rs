@@ -1,0 +1,1 @@
+//! ferrovox-routing (skeleton; see Cargo.toml description).

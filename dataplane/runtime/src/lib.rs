@@ -1,0 +1,1 @@
+//! ferrovox-runtime (skeleton; see Cargo.toml description).
