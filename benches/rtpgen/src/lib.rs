@@ -1,0 +1,1 @@
+//! ferrovox-rtpgen (skeleton).
