@@ -1,0 +1,21 @@
+//! ferrovox-capacity: CPU per call of SIP proxies under SIPp load, measured in the same run as
+//! the anchors (Kamailio, and a minimal `recvmmsg`/`sendmmsg` relay as the floor).
+//!
+//! - [`cpu`]: `/proc` parsing (process CPU, process trees, machine busy time);
+//! - [`sut`]: starting and stopping the proxies under test on udp 127.0.0.1:5070;
+//! - [`sipp`]: the SIPp UAS/UAC load on 127.0.0.1:5080/5090;
+//! - [`floor`]: the floor relay itself (the `floor-relay` binary is a thin wrapper);
+//! - [`measure`]: one SUT at one rate; [`report`]: per-call arithmetic, markdown and JSON;
+//! - [`tuning`]: socket-buffer sysctls; [`machine`]: the machine line.
+//!
+//! Deliberately not done: RTP (rtpengine) capacity, TCP/TLS SIP, warm-up trimming (the
+//! window is the whole UAC run for every SUT alike).
+
+pub mod cpu;
+pub mod floor;
+pub mod machine;
+pub mod measure;
+pub mod report;
+pub mod sipp;
+pub mod sut;
+pub mod tuning;
