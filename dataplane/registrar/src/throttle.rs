@@ -8,7 +8,7 @@
 //!
 //! Memory is bounded by `capacity` sources. When full, sources whose
 //! window and block have both lapsed go first, then the oldest unblocked
-//! source, and only then the oldest blocked one.
+//! sources (a sixteenth of the table at once), and only then blocked ones.
 //!
 //! Deliberately not done: resetting the count on a success (an attacker
 //! holding one valid account could otherwise interleave successes to keep
@@ -136,21 +136,26 @@ impl FailureThrottle {
         false
     }
 
+    /// Free at least one slot. Evicts a sixteenth of the table at a time
+    /// so that a flood of new sources costs amortised O(1) per source,
+    /// not a scan each.
     fn make_room(&mut self, now: Instant) {
         let window = self.config.window;
         self.sources.retain(|_, r| !r.lapsed(now, window));
-        while self.sources.len() >= self.config.capacity {
-            let victim = self
-                .sources
-                .iter()
-                .min_by_key(|(_, r)| (r.blocked(now), r.first_seen))
-                .map(|(k, _)| *k);
-            match victim {
-                Some(k) => {
-                    self.sources.remove(&k);
-                }
-                None => break,
-            }
+        if self.sources.len() < self.config.capacity {
+            return;
+        }
+        let batch = (self.config.capacity / 16).max(1);
+        let mut by_age: Vec<((bool, Instant), SourceKey)> = self
+            .sources
+            .iter()
+            .map(|(k, r)| ((r.blocked(now), r.first_seen), *k))
+            .collect();
+        if batch < by_age.len() {
+            by_age.select_nth_unstable_by_key(batch, |(age, _)| *age);
+        }
+        for (_, key) in by_age.iter().take(batch) {
+            self.sources.remove(key);
         }
     }
 
