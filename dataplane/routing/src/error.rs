@@ -91,6 +91,10 @@ pub enum ConfigError {
         /// The status as written.
         status: u16,
     },
+    /// More gateways, routes or route-prefix characters than an index can
+    /// address (over 4 billion).
+    #[error("too many {0} to index")]
+    TooLarge(&'static str),
     /// A health-check setting that cannot work.
     #[error("health: {0}")]
     BadHealth(&'static str),

@@ -258,11 +258,7 @@ impl RouteTable {
             }
             let gateway = build_gateway(config)?;
             let id =
-                GatewayId(
-                    u32::try_from(index).map_err(|_| ConfigError::DuplicateGateway {
-                        name: config.name.clone(),
-                    })?,
-                );
+                GatewayId(u32::try_from(index).map_err(|_| ConfigError::TooLarge("gateways"))?);
             if by_name.insert(config.name.as_str(), id).is_some() {
                 return Err(ConfigError::DuplicateGateway {
                     name: config.name.clone(),
@@ -285,9 +281,7 @@ impl RouteTable {
 
     fn insert(&mut self, route: Route, written: &str) -> Result<(), ConfigError> {
         let route_index =
-            u32::try_from(self.routes.len()).map_err(|_| ConfigError::DuplicateRoute {
-                prefix: written.to_owned(),
-            })?;
+            u32::try_from(self.routes.len()).map_err(|_| ConfigError::TooLarge("routes"))?;
         let mut node = 0usize;
         for &b in route.prefix.as_bytes() {
             let Some(sym) = symbol(b) else {
@@ -298,9 +292,8 @@ impl RouteTable {
             let next = self.nodes.get(node).map_or(NO_NODE, |n| n.children[sym]);
             node = if next == NO_NODE {
                 let fresh = self.nodes.len();
-                let fresh_id = u32::try_from(fresh).map_err(|_| ConfigError::BadRoutePrefix {
-                    prefix: written.to_owned(),
-                })?;
+                let fresh_id = u32::try_from(fresh)
+                    .map_err(|_| ConfigError::TooLarge("route prefix characters"))?;
                 self.nodes.push(Node::EMPTY);
                 if let Some(parent) = self.nodes.get_mut(node) {
                     parent.children[sym] = fresh_id;
