@@ -904,3 +904,29 @@ fn registrar_is_shared_between_threads() {
         );
     }
 }
+
+#[test]
+fn comma_separated_contacts_and_instance_parameter() {
+    let w = no_auth_world();
+    let reg = Reg::new(
+        "alice",
+        "<sip:alice@192.0.2.10:5060>;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>\";expires=600, \
+         \"Desk\" <sip:alice@192.0.2.11:5060>;q=0.7",
+    );
+    let reply = w.register(&reg.bytes(), peer(ALICE_SRC));
+    assert_eq!(reply.code, 200);
+    let listed: Vec<&str> = reply.headers_named("Contact").collect();
+    assert_eq!(
+        listed,
+        [
+            "<sip:alice@192.0.2.10:5060>;expires=600",
+            "<sip:alice@192.0.2.11:5060>;expires=3600;q=0.7"
+        ]
+    );
+    let b = w.registrar.lookup("sip:alice@example.com", w.now);
+    let first = b.iter().find(|b| b.contact.ends_with(".10:5060"));
+    assert_eq!(
+        first.and_then(|b| b.instance.as_deref()),
+        Some("<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>")
+    );
+}
