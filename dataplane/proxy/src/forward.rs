@@ -64,6 +64,9 @@ pub(crate) fn fix_rport_order(buf: &mut [u8], ip: &[u8], port: u16) {
     }
 }
 
+/// Free response contexts that keep their buffers for reuse.
+const RETAINED_CONTEXTS: usize = 1024;
+
 /// Reason phrases of responses this proxy generates.
 pub(crate) fn reason(code: u16) -> &'static [u8] {
     match code {
@@ -311,6 +314,17 @@ impl<P: Policy> Proxy<P> {
             return;
         };
         if (ctx.final_sent || !ctx.server_alive) && ctx.live_branches == 0 {
+            // Free slots keep their buffers for reuse, but only so many:
+            // after a burst the memory goes back.
+            let keep_buffers = self.contexts.free_len() < RETAINED_CONTEXTS;
+            if let Some(ctx) = self.contexts.get_mut(h) {
+                ctx.plan = None;
+                if !keep_buffers {
+                    ctx.request = Vec::new();
+                    ctx.best_bytes = Vec::new();
+                    ctx.branches = Vec::new();
+                }
+            }
             self.contexts.remove(h);
         }
     }

@@ -144,6 +144,11 @@ impl<T: Default> Slab<T> {
         self.slots.capacity()
     }
 
+    /// Free slots (holding values kept for reuse).
+    pub fn free_len(&self) -> usize {
+        self.free.len()
+    }
+
     pub fn free_capacity(&self) -> usize {
         self.free.capacity()
     }
