@@ -15,11 +15,15 @@
 //! - [`dtmf`]: RFC 4733 telephone-event payload and de-duplication.
 //! - [`relay`]: calls, legs and streams; the port-indexed forwarding
 //!   table; symmetric latching with hijack protection; SSRC/seq/timestamp
-//!   continuity; timeouts; counters; events.
+//!   continuity; timeouts; counters; events; per-side SRTP
+//!   ([`Relay::set_srtp`]): SRTP↔RTP and SRTP↔SRTP with different keys.
+//! - [`srtp`]: SDES-keyed SRTP/SRTCP (RFC 3711, RFC 4568),
+//!   `AES_CM_128_HMAC_SHA1_80` and `_32`, on the `rtc-srtp` crate.
 //!
 //! The packet parsers are written by hand, without an RTP crate: this is
 //! the per-packet hot path, and owning it keeps it allocation-free,
 //! panic-free on any input and down to a few loads and stores per packet.
+//! SRTP's cryptography is not written here (see [`srtp`]).
 //!
 //! Driving it, from signalling and from the IO loop:
 //!
@@ -67,8 +71,10 @@ pub mod ports;
 pub mod relay;
 pub mod rtcp;
 pub mod rtp;
+pub mod srtp;
 
 pub use relay::{
     Action, CallId, DropCounts, DropReason, Event, LegId, Relay, RelayConfig, RelayCounters,
-    RelayError, StreamId, StreamOptions, StreamStats,
+    RelayError, SrtpKeys, StreamId, StreamOptions, StreamStats,
 };
+pub use srtp::{SRTP_MAX_OVERHEAD, SrtpError, SrtpKey, SrtpSuite};

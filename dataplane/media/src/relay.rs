@@ -14,13 +14,17 @@
 //!
 //! # Memory
 //!
-//! The table costs one entry (about 630 bytes) per port pair of the range,
-//! paid once at [`Relay::new`] (10,000 ports: 5,000 entries, about 3 MB).
+//! The table costs one entry (about 670 bytes, plus an 8-byte SRTP slot)
+//! per port pair of the range, paid once at [`Relay::new`] (10,000 ports:
+//! 5,000 entries, about 3.4 MB). An SRTP stream adds its boxed contexts
+//! (allocated when signalling installs keys, never per packet).
 //! A call adds a 96-byte record, its stream-index `Vec` (4 bytes per
-//! stream) and one 24-byte timer entry. Nothing is allocated per packet:
-//! events go to a queue preallocated to [`RelayConfig::event_capacity`];
-//! when it is full, DTMF events (the only ones raised by packets) are
-//! dropped and counted, while timer events still grow it.
+//! stream) and one 24-byte timer entry. Nothing is allocated per plain RTP
+//! packet (SRTP costs one allocation per protect or unprotect, see
+//! [`crate::srtp`]): events go to a queue preallocated to
+//! [`RelayConfig::event_capacity`]; when it is full, DTMF events (the only
+//! ones raised by packets) are dropped and counted, while timer events
+//! still grow it.
 //!
 //! # Timers
 //!
@@ -44,6 +48,7 @@ use crate::dtmf::{DtmfEvent, DtmfTracker, EventPayload};
 use crate::ports::{PortAllocator, PortError, PortPair};
 use crate::rtcp::{self, ReportBlock};
 use crate::rtp::{RtpHeaderMut, RtpPacket, seq_newer, ts_newer};
+use crate::srtp::{SrtpError, SrtpInbound, SrtpKey, SrtpOutbound};
 
 const NONE: u32 = u32::MAX;
 const NO_PT: u8 = 0xff;
@@ -132,11 +137,22 @@ pub enum DropReason {
     Blocked = 4,
     /// The peer stream has no destination yet (or no peer).
     NoDestination = 5,
+    /// SRTP/SRTCP that failed authentication: bad tag, too short, malformed
+    /// or unencrypted SRTCP (forged, or keyed differently).
+    SrtpUnauthenticated = 6,
+    /// SRTP/SRTCP already received or older than the replay window.
+    SrtpReplayed = 7,
+    /// An SRTP side whose key is not known yet (received: the endpoint's
+    /// `a=crypto` has not been seen; sent: the relay's key is not chosen).
+    SrtpNoKey = 8,
+    /// Protecting toward an SRTP endpoint failed (no room for the trailer
+    /// in the buffer, or the key is worn out).
+    SrtpProtectFailed = 9,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 10;
     /// All reasons, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
         Self::UnknownPort,
@@ -145,7 +161,18 @@ impl DropReason {
         Self::SourceRejected,
         Self::Blocked,
         Self::NoDestination,
+        Self::SrtpUnauthenticated,
+        Self::SrtpReplayed,
+        Self::SrtpNoKey,
+        Self::SrtpProtectFailed,
     ];
+
+    fn of_unprotect(e: SrtpError) -> DropReason {
+        match e {
+            SrtpError::Replayed => Self::SrtpReplayed,
+            _ => Self::SrtpUnauthenticated,
+        }
+    }
 }
 
 /// Per-reason drop counters.
@@ -241,6 +268,30 @@ pub enum RelayError {
     /// A configured timeout is zero or longer than [`MAX_TIMEOUT`].
     #[error("timeouts must be between 1 ms and 10 years")]
     BadTimeout,
+    /// An SRTP key could not be installed.
+    #[error(transparent)]
+    Srtp(#[from] SrtpError),
+}
+
+/// SRTP keys of a stream whose endpoint speaks SRTP (RFC 3711, keyed by
+/// SDES). A side without a key drops its packets rather than pass them in
+/// the clear.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SrtpKeys {
+    /// The key the endpoint protects what it sends with (its `a=crypto`):
+    /// what the stream receives is unprotected with it.
+    pub inbound: Option<SrtpKey>,
+    /// The key the relay protects what it sends the endpoint with (the
+    /// relay's `a=crypto` in the SDP handed to the endpoint).
+    pub outbound: Option<SrtpKey>,
+}
+
+/// SRTP contexts of one stream (boxed, off the forwarding table: plain
+/// streams pay one pointer).
+#[derive(Debug, Default)]
+struct StreamSrtp {
+    inbound: Option<SrtpInbound>,
+    outbound: Option<SrtpOutbound>,
 }
 
 /// Longest accepted timeout (keeps `Instant` arithmetic far from overflow).
@@ -571,6 +622,8 @@ pub struct Relay {
     ports: PortAllocator,
     /// Forwarding table: one entry per port pair.
     streams: Vec<Stream>,
+    /// SRTP contexts, by forwarding-table slot; `None` for plain RTP.
+    srtp: Vec<Option<Box<StreamSrtp>>>,
     calls: Vec<Call>,
     free_calls: Vec<u32>,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
@@ -594,6 +647,7 @@ impl Relay {
         let n = ports.capacity();
         Ok(Self {
             streams: vec![Stream::empty(); n],
+            srtp: (0..n).map(|_| None).collect(),
             calls: Vec::new(),
             free_calls: Vec::new(),
             timers: BinaryHeap::with_capacity(n.min(1 << 16)),
@@ -710,6 +764,7 @@ impl Relay {
         s.rtp_latch.reset(opts.remote_rtp);
         let rtcp = s.default_rtcp();
         s.rtcp_latch.reset(rtcp);
+        self.srtp[slot as usize] = None;
         self.call_mut(leg.call)?.streams.push(slot);
         // The new stream's silence deadline may be earlier than the call's
         // next check.
@@ -884,6 +939,48 @@ impl Relay {
         Ok(())
     }
 
+    /// Makes the stream's endpoint an SRTP one with `keys`, or a plain RTP
+    /// one (`None`). A direction whose key is unchanged keeps its context
+    /// (rollover counter, replay window, SRTCP index); a new key starts a
+    /// new one. Bridging is per side: a stream pair may be SRTP on one
+    /// side and RTP on the other, or SRTP on both with different keys.
+    pub fn set_srtp(
+        &mut self,
+        stream: StreamId,
+        keys: Option<&SrtpKeys>,
+    ) -> Result<(), RelayError> {
+        self.stream(stream)?;
+        let slot = stream.slot as usize;
+        let Some(keys) = keys else {
+            self.srtp[slot] = None;
+            return Ok(());
+        };
+        let current = self.srtp[slot].take().unwrap_or_default();
+        let inbound = match (&keys.inbound, current.inbound) {
+            (Some(k), Some(c)) if c.key() == k => Some(c),
+            (Some(k), _) => Some(SrtpInbound::new(k)?),
+            (None, _) => None,
+        };
+        let outbound = match (&keys.outbound, current.outbound) {
+            (Some(k), Some(c)) if c.key() == k => Some(c),
+            (Some(k), _) => Some(SrtpOutbound::new(k)?),
+            (None, _) => None,
+        };
+        self.srtp[slot] = Some(Box::new(StreamSrtp { inbound, outbound }));
+        Ok(())
+    }
+
+    /// The stream's SRTP keys; `None` for a plain RTP endpoint.
+    pub fn srtp_keys(&self, stream: StreamId) -> Result<Option<SrtpKeys>, RelayError> {
+        self.stream(stream)?;
+        Ok(self.srtp[stream.slot as usize]
+            .as_deref()
+            .map(|s| SrtpKeys {
+                inbound: s.inbound.as_ref().map(|c| c.key().clone()),
+                outbound: s.outbound.as_ref().map(|c| c.key().clone()),
+            }))
+    }
+
     /// Counters and state of a stream.
     pub fn stats(&self, stream: StreamId) -> Result<StreamStats, RelayError> {
         let s = self.stream(stream)?;
@@ -922,6 +1019,7 @@ impl Relay {
             s.active = false;
             s.peer = NONE;
             s.egress = Egress::default();
+            self.srtp[slot as usize] = None;
             let rtp = self.ports.pair(slot).rtp;
             self.ports.release(rtp);
         }
@@ -938,8 +1036,13 @@ impl Relay {
     // ---------------------------------------------------------------
 
     /// Decides what to do with a datagram received on `local_port` from
-    /// `src`; rewrites `buf` in place when forwarding. Never allocates,
-    /// never panics.
+    /// `src`; rewrites `buf` in place when forwarding. Never panics; never
+    /// allocates for plain RTP (see [`crate::srtp`] for SRTP's cost).
+    ///
+    /// `buf` is exactly the datagram, so there is no room to add an SRTP
+    /// trailer: packets toward an SRTP endpoint are dropped
+    /// ([`DropReason::SrtpProtectFailed`]). The IO layer uses
+    /// [`Relay::handle_datagram`].
     #[inline]
     pub fn handle_packet(
         &mut self,
@@ -948,6 +1051,24 @@ impl Relay {
         buf: &mut [u8],
         now: Instant,
     ) -> Action {
+        let len = buf.len();
+        self.handle_datagram(local_port, src, buf, len, now)
+    }
+
+    /// [`Relay::handle_packet`] for a datagram of `len` bytes at the start
+    /// of a larger buffer: protecting toward an SRTP endpoint grows the
+    /// packet by up to [`crate::srtp::SRTP_MAX_OVERHEAD`] bytes, written
+    /// after it. Send `buf[..len]` of the returned [`Action::Forward`].
+    #[inline]
+    pub fn handle_datagram(
+        &mut self,
+        local_port: u16,
+        src: SocketAddr,
+        buf: &mut [u8],
+        len: usize,
+        now: Instant,
+    ) -> Action {
+        let len = len.min(buf.len());
         let idx = u32::from(local_port).wrapping_sub(u32::from(self.ports.base()));
         let slot = idx >> 1;
         match self.streams.get(slot as usize) {
@@ -956,10 +1077,10 @@ impl Relay {
                     if s.rtcp_mux {
                         return self.drop_stream(slot, DropReason::UnknownPort);
                     }
-                    if matches!(classify(buf), PacketClass::Stun | PacketClass::Dtls) {
+                    if matches!(classify(&buf[..len]), PacketClass::Stun | PacketClass::Dtls) {
                         return self.drop_stream(slot, DropReason::NotRtp);
                     }
-                    return self.handle_rtcp(slot, src, buf, false);
+                    return self.handle_rtcp(slot, src, buf, len, false);
                 }
             }
             _ => {
@@ -968,9 +1089,9 @@ impl Relay {
                 return Action::Drop(DropReason::UnknownPort);
             }
         }
-        match classify(buf) {
-            PacketClass::Rtp => self.handle_rtp(slot, src, buf, now),
-            PacketClass::Rtcp => self.handle_rtcp(slot, src, buf, true),
+        match classify(&buf[..len]) {
+            PacketClass::Rtp => self.handle_rtp(slot, src, buf, len, now),
+            PacketClass::Rtcp => self.handle_rtcp(slot, src, buf, len, true),
             PacketClass::Stun | PacketClass::Dtls => self.drop_stream(slot, DropReason::NotRtp),
             PacketClass::Unknown => self.drop_stream(slot, DropReason::Malformed),
         }
@@ -983,11 +1104,70 @@ impl Relay {
         Action::Drop(r)
     }
 
+    /// Unprotects an SRTP/SRTCP packet received on `slot` in place (new
+    /// length), or passes plain RTP through.
     #[inline]
-    fn handle_rtp(&mut self, slot: u32, src: SocketAddr, buf: &mut [u8], now: Instant) -> Action {
+    fn unprotect(&mut self, slot: u32, buf: &mut [u8], rtcp: bool) -> Result<usize, DropReason> {
+        let Some(srtp) = self.srtp[slot as usize].as_deref_mut() else {
+            return Ok(buf.len());
+        };
+        let Some(inbound) = srtp.inbound.as_mut() else {
+            return Err(DropReason::SrtpNoKey);
+        };
+        let r = if rtcp {
+            inbound.unprotect_rtcp(buf)
+        } else {
+            inbound.unprotect_rtp(buf)
+        };
+        r.map_err(DropReason::of_unprotect)
+    }
+
+    /// Protects `buf[..len]` for the endpoint of `peer` if it speaks SRTP
+    /// (new length).
+    #[inline]
+    fn protect(
+        &mut self,
+        peer: u32,
+        buf: &mut [u8],
+        len: usize,
+        rtcp: bool,
+    ) -> Result<usize, DropReason> {
+        let Some(srtp) = self
+            .srtp
+            .get_mut(peer as usize)
+            .and_then(|s| s.as_deref_mut())
+        else {
+            return Ok(len);
+        };
+        let Some(outbound) = srtp.outbound.as_mut() else {
+            return Err(DropReason::SrtpNoKey);
+        };
+        let r = if rtcp {
+            outbound.protect_rtcp(buf, len)
+        } else {
+            outbound.protect_rtp(buf, len)
+        };
+        r.map_err(|_| DropReason::SrtpProtectFailed)
+    }
+
+    #[inline]
+    fn handle_rtp(
+        &mut self,
+        slot: u32,
+        src: SocketAddr,
+        buf: &mut [u8],
+        len: usize,
+        now: Instant,
+    ) -> Action {
+        // Authenticate before anything else: a forged packet must not move
+        // the latch, raise DTMF or reach the peer.
+        let len = match self.unprotect(slot, &mut buf[..len], false) {
+            Ok(n) => n,
+            Err(r) => return self.drop_stream(slot, r),
+        };
         let confirm = self.cfg.confirm_packets;
         let s = &mut self.streams[slot as usize];
-        let (pt, seq, ts, ssrc, dtmf) = match RtpPacket::parse(buf) {
+        let (pt, seq, ts, ssrc, dtmf) = match RtpPacket::parse(&buf[..len]) {
             Ok(p) => {
                 let pt = p.payload_type();
                 let dtmf = if pt == s.te_pt {
@@ -1004,7 +1184,7 @@ impl Relay {
         };
         s.last_rtp = Some(now);
         s.counters.rtp_packets += 1;
-        s.counters.rtp_bytes += buf.len() as u64;
+        s.counters.rtp_bytes += len as u64;
         if changed {
             self.on_rtp_latched(slot);
         }
@@ -1038,21 +1218,22 @@ impl Relay {
         } else {
             pt
         };
-        let len = buf.len();
-        if let Some(mut h) = RtpHeaderMut::new(buf) {
+        if let Some(mut h) = RtpHeaderMut::new(&mut buf[..len]) {
             h.set_ssrc(o_ssrc);
             h.set_sequence(o_seq);
             h.set_timestamp(o_ts);
             h.set_payload_type(o_pt);
         }
+        let (peer, from_port) = (s.peer, s.egress.from_rtp);
+        let len = match self.protect(peer, buf, len, false) {
+            Ok(n) => n,
+            Err(r) => return self.drop_stream(slot, r),
+        };
+        let s = &mut self.streams[slot as usize];
         s.counters.forwarded_packets += 1;
         s.counters.forwarded_bytes += len as u64;
         self.counters.forwarded += 1;
-        Action::Forward {
-            from_port: s.egress.from_rtp,
-            to,
-            len,
-        }
+        Action::Forward { from_port, to, len }
     }
 
     #[cold]
@@ -1076,10 +1257,15 @@ impl Relay {
         slot: u32,
         src: SocketAddr,
         buf: &mut [u8],
+        len: usize,
         on_rtp_port: bool,
     ) -> Action {
+        let len = match self.unprotect(slot, &mut buf[..len], true) {
+            Ok(n) => n,
+            Err(r) => return self.drop_stream(slot, r),
+        };
         let confirm = self.cfg.confirm_packets;
-        let summary = match rtcp::validate(buf) {
+        let summary = match rtcp::validate(&buf[..len]) {
             Ok(s) => s,
             Err(_) => return self.drop_stream(slot, DropReason::Malformed),
         };
@@ -1094,7 +1280,7 @@ impl Relay {
             return self.drop_stream(slot, DropReason::SourceRejected);
         };
         s.cold.rtcp_packets += 1;
-        s.cold.rtcp_bytes += buf.len() as u64;
+        s.cold.rtcp_bytes += len as u64;
         if let Some(r) = summary.first_report {
             s.report = Some(r);
         }
@@ -1130,10 +1316,13 @@ impl Relay {
             mapped(&self.streams[peer as usize].cont).map(|(i, o)| (o, i))
         };
         if sender.is_some() || reported.is_some() {
-            rtcp::rewrite_ssrcs(buf, sender, reported, sr_ts_offset);
+            rtcp::rewrite_ssrcs(&mut buf[..len], sender, reported, sr_ts_offset);
         }
+        let len = match self.protect(peer, buf, len, true) {
+            Ok(n) => n,
+            Err(r) => return self.drop_stream(slot, r),
+        };
         let s = &mut self.streams[slot as usize];
-        let len = buf.len();
         s.counters.forwarded_packets += 1;
         s.counters.forwarded_bytes += len as u64;
         self.counters.forwarded += 1;
@@ -1349,7 +1538,7 @@ mod size_tests {
             "Stream {stream} B, Call {call} B, Event {} B",
             std::mem::size_of::<Event>()
         );
-        assert!(stream <= 640, "Stream grew to {stream} bytes");
+        assert!(stream <= 672, "Stream grew to {stream} bytes");
         assert!(call <= 96, "Call grew to {call} bytes");
     }
 }
