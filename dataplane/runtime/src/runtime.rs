@@ -84,9 +84,10 @@ where
         tcp_idle_timeout: config.tcp_idle_timeout,
         tcp_output_limit: config.tcp_output_limit.max(config.max_message),
     };
-    if config.backend == Backend::IoUring {
-        uring::probe()?;
-    }
+    // io_uring support is checked by each core thread when it sets up its
+    // ring (reported below as IoUringUnavailable): a ring created and
+    // dropped on the caller's thread leaves it a pending task-work
+    // notification that interrupts its next blocking system call (EINTR).
 
     let sockets = bind_all(&config, threads)?;
     let shared = Arc::new(Shared {

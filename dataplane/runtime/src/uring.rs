@@ -47,21 +47,6 @@ const RECVMSG_OUT: usize = 16;
 const MAX_SLEEP: Duration = Duration::from_secs(1);
 const SQ_ENTRIES: u32 = 512;
 
-/// Check that io_uring can be used at all (before binding anything).
-pub(crate) fn probe() -> Result<(), RuntimeError> {
-    let ring = IoUring::new(8).map_err(|source| RuntimeError::IoUringUnavailable {
-        what: "io_uring_setup",
-        source,
-    })?;
-    if !ring.params().is_feature_ext_arg() {
-        return Err(RuntimeError::IoUringUnavailable {
-            what: "IORING_FEAT_EXT_ARG (kernel 5.11+)",
-            source: io::Error::from(io::ErrorKind::Unsupported),
-        });
-    }
-    Ok(())
-}
-
 fn build_ring(cq_entries: u32) -> io::Result<IoUring> {
     let mut builder = IoUring::builder();
     builder
@@ -119,6 +104,12 @@ pub(crate) fn run<S: Service>(
         what: "provided buffer ring (kernel 5.19+)",
         source,
     })?;
+    if !ring.params().is_feature_ext_arg() {
+        return Err(RuntimeError::IoUringUnavailable {
+            what: "IORING_FEAT_EXT_ARG (kernel 5.11+)",
+            source: io::Error::from(io::ErrorKind::Unsupported),
+        });
+    }
 
     // SAFETY: msghdr is plain old data; all-zero is a valid empty header.
     let mut recv_hdr: Box<libc::msghdr> = Box::new(unsafe { mem::zeroed() });
