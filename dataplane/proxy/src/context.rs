@@ -27,7 +27,7 @@ pub(crate) struct Context {
     pub source: Option<Peer>,
     /// Loop-detection hash, the prefix of every branch of this context.
     pub hash: u64,
-    pub plan: Option<ForwardPlan>,
+    pub targets: Targets,
     /// Index of the group being tried.
     pub group: usize,
     /// Branches of every group started so far (handles into the branch
@@ -58,7 +58,7 @@ impl Context {
         self.remove_top_route = false;
         self.record_route = false;
         self.hash = 0;
-        self.plan = None;
+        self.targets = Targets::None;
         self.group = 0;
         self.branches.clear();
         self.live_branches = 0;
@@ -76,7 +76,7 @@ impl Context {
         self.request.capacity()
             + self.best_bytes.capacity()
             + self.branches.capacity() * std::mem::size_of::<Handle>()
-            + self.plan.as_ref().map_or(0, |p| {
+            + self.targets.plan().map_or(0, |p| {
                 p.failover_on.capacity() * 2
                     + p.groups
                         .iter()
@@ -87,6 +87,64 @@ impl Context {
                         .sum::<usize>()
                     + p.groups.capacity() * std::mem::size_of::<Vec<crate::Target>>()
             })
+    }
+}
+
+/// Where a context's branches go.
+#[derive(Debug, Default)]
+pub(crate) enum Targets {
+    /// Nothing (free context).
+    #[default]
+    None,
+    /// One next hop, Request-URI unchanged (in-dialog requests: no plan
+    /// is allocated).
+    Direct(Peer),
+    /// The policy's plan.
+    Plan(ForwardPlan),
+}
+
+impl Targets {
+    pub fn plan(&self) -> Option<&ForwardPlan> {
+        match self {
+            Targets::Plan(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Number of groups.
+    pub fn groups(&self) -> usize {
+        match self {
+            Targets::None => 0,
+            Targets::Direct(_) => 1,
+            Targets::Plan(p) => p.groups.len(),
+        }
+    }
+
+    /// Number of targets in group `g`.
+    pub fn group_len(&self, g: usize) -> usize {
+        match self {
+            Targets::None => 0,
+            Targets::Direct(_) => usize::from(g == 0),
+            Targets::Plan(p) => p.groups.get(g).map_or(0, Vec::len),
+        }
+    }
+
+    /// Destination and Request-URI (empty: unchanged) of a target.
+    pub fn get(&self, g: usize, i: usize) -> Option<(Peer, &str)> {
+        match self {
+            Targets::None => None,
+            Targets::Direct(p) => (g == 0 && i == 0).then_some((*p, "")),
+            Targets::Plan(p) => p
+                .groups
+                .get(g)
+                .and_then(|grp| grp.get(i))
+                .map(|t| (t.dest, t.uri.as_str())),
+        }
+    }
+
+    /// Whether this final status moves on to the next group.
+    pub fn fails_over_on(&self, code: u16) -> bool {
+        self.plan().is_some_and(|p| p.failover_on.contains(&code))
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::address::write_ip;
 use crate::branch_id;
-use crate::context::{Best, BranchState, rank};
+use crate::context::{Best, BranchState, Targets, rank};
 use crate::policy::Policy;
 use crate::proxy::{KIND_BRANCH, Proxy};
 use crate::slab::Handle;
@@ -88,11 +88,7 @@ impl<P: Policy> Proxy<P> {
         };
         ctx.group_best = None;
         let group = ctx.group;
-        let count = ctx
-            .plan
-            .as_ref()
-            .and_then(|p| p.groups.get(group))
-            .map_or(0, Vec::len);
+        let count = ctx.targets.group_len(group);
         for index in 0..count {
             self.start_branch(ctx_h, msg, group, index, now);
         }
@@ -109,15 +105,9 @@ impl<P: Policy> Proxy<P> {
         let Some(ctx) = self.contexts.get(ctx_h) else {
             return;
         };
-        let Some(target) = ctx
-            .plan
-            .as_ref()
-            .and_then(|p| p.groups.get(group))
-            .and_then(|g| g.get(index))
-        else {
+        let Some((dest, uri)) = ctx.targets.get(group, index) else {
             return;
         };
-        let dest = target.dest;
         let n = u32::try_from(ctx.branches.len()).unwrap_or(u32::MAX);
         let Some(source) = ctx.source else { return };
         // Via with this branch's id.
@@ -138,7 +128,7 @@ impl<P: Policy> Proxy<P> {
             record_route: ctx.record_route.then_some(self.rr.as_slice()),
             decrement_max_forwards: true,
             remove_top_route: ctx.remove_top_route,
-            request_uri: (!target.uri.is_empty()).then_some(target.uri.as_bytes()),
+            request_uri: (!uri.is_empty()).then_some(uri.as_bytes()),
             body: None,
         };
         let src = Source {
@@ -249,13 +239,17 @@ impl<P: Policy> Proxy<P> {
                 });
             }
         }
-        if let Some(target) = ctx
-            .plan
-            .as_ref()
-            .and_then(|p| p.groups.get(group))
-            .and_then(|g| g.get(index))
-        {
-            self.policy.branch_result(target, code, now);
+        match &ctx.targets {
+            Targets::Plan(p) => {
+                if let Some(target) = p.groups.get(group).and_then(|g| g.get(index)) {
+                    self.policy.branch_result(target, code, now);
+                }
+            }
+            Targets::Direct(dest) => {
+                let target = crate::Target::to_peer(*dest);
+                self.policy.branch_result(&target, code, now);
+            }
+            Targets::None => {}
         }
     }
 
@@ -318,7 +312,7 @@ impl<P: Policy> Proxy<P> {
             // after a burst the memory goes back.
             let keep_buffers = self.contexts.free_len() < RETAINED_CONTEXTS;
             if let Some(ctx) = self.contexts.get_mut(h) {
-                ctx.plan = None;
+                ctx.targets = Targets::None;
                 if !keep_buffers {
                     ctx.request = Vec::new();
                     ctx.best_bytes = Vec::new();
@@ -343,14 +337,11 @@ impl<P: Policy> Proxy<P> {
             if ctx.pending > 0 {
                 return;
             }
-            let Some(plan) = ctx.plan.as_ref() else {
-                return;
-            };
             let failover = !ctx.cancelled
-                && ctx.group + 1 < plan.groups.len()
+                && ctx.group + 1 < ctx.targets.groups()
                 && ctx
                     .group_best
-                    .is_none_or(|b| b.synthetic || plan.failover_on.contains(&b.code));
+                    .is_none_or(|b| b.synthetic || ctx.targets.fails_over_on(b.code));
             if !failover {
                 self.send_best(ctx_h, now);
                 return;

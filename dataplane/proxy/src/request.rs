@@ -10,8 +10,8 @@
 
 use crate::address::{reply_peer, uri_peer, write_ip};
 use crate::branch_id::{self, RequestIdentity};
-use crate::context::Context;
-use crate::policy::{Admission, Decision, ForwardPlan, Policy, RouteRequest, Target};
+use crate::context::{Context, Targets};
+use crate::policy::{Admission, Decision, Policy, RouteRequest};
 use crate::proxy::{KIND_CONTEXT, Proxy};
 use crate::routes::{self, RoutePrep};
 use ferrovox_sip::build::ResponseBuilder;
@@ -421,7 +421,7 @@ impl<P: Policy> Proxy<P> {
         let ok = self.with_routes(msg, info, |this, m, prep| {
             let plan = if in_dialog {
                 match this.in_dialog_dest(m, prep) {
-                    Ok(dest) => ForwardPlan::single(Target::to_peer(dest)),
+                    Ok(dest) => Targets::Direct(dest),
                     Err(code) => {
                         let reason: &[u8] = match code {
                             404 => b"Not here",
@@ -445,7 +445,7 @@ impl<P: Policy> Proxy<P> {
                     route_dest: prep.route_dest(),
                 };
                 match this.policy.route(&req, now) {
-                    Decision::Forward(plan) => plan,
+                    Decision::Forward(plan) => Targets::Plan(plan),
                     Decision::Respond {
                         code,
                         reason,
@@ -464,7 +464,7 @@ impl<P: Policy> Proxy<P> {
                     }
                 }
             };
-            if plan.groups.iter().all(Vec::is_empty) {
+            if (0..plan.groups()).all(|g| plan.group_len(g) == 0) {
                 this.reply_through(id, m, 500, b"Server Internal Error - no target", &[], now);
                 return;
             }
@@ -487,7 +487,7 @@ impl<P: Policy> Proxy<P> {
         id: TransactionId,
         from: Peer,
         hash: u64,
-        plan: ForwardPlan,
+        plan: Targets,
         record_route: bool,
         now: Instant,
     ) {
@@ -504,7 +504,7 @@ impl<P: Policy> Proxy<P> {
             c.record_route = record_route;
             c.source = Some(from);
             c.hash = hash;
-            c.plan = Some(plan);
+            c.targets = plan;
         }) else {
             self.reply_through(id, msg, 503, b"Service Unavailable", &[], now);
             return;

@@ -76,8 +76,10 @@ Content-Length: 0\r\n\r\n"
         while h.proxy.poll_transmit(&mut buf).is_some() {}
         while h.proxy.poll_event().is_some() {}
         // 500 calls per second.
-        h.advance(Duration::from_millis(2));
-        peak = peak.max(LIVE.load(Ordering::Relaxed) - base);
+        if i % 10 == 9 {
+            h.advance(Duration::from_millis(20));
+            peak = peak.max(LIVE.load(Ordering::Relaxed) - base);
+        }
     }
     h.advance(Duration::from_secs(40));
     while h.proxy.poll_event().is_some() {}
