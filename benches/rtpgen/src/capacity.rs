@@ -1,0 +1,348 @@
+//! The relay capacity comparison: for each system under test and each rate, start the SUT,
+//! run a generator session against it, and charge the SUT's CPU over the measurement window
+//! to the packets it relayed.
+//!
+//! CPU per relayed packet = (user + system time of the SUT's process tree over the window) /
+//! (measured packets the generator received). The table puts every SUT's cost next to
+//! rtpengine's and the floor's **at the same rate in the same run** (ratios survive a noisy
+//! shared machine; absolute times do not). The highest loss-free rate is the highest rate of
+//! the list whose loss is below the threshold, refined by bisection towards the next
+//! (failing) rate when `bisect_steps` > 0.
+//!
+//! Deliberately not done: plotting; running SUTs concurrently (they would share the cores).
+
+use crate::cpu::tree_cpu;
+use crate::session::{self, SessionConfig, SessionReport};
+use crate::sut::{Binaries, RunningSut, SutKind};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What to compare.
+#[derive(Debug, Clone)]
+pub struct CapacityConfig {
+    pub suts: Vec<SutKind>,
+    pub rates: Vec<u64>,
+    pub streams: usize,
+    pub duration: Duration,
+    pub bidirectional: bool,
+    pub sender_threads: usize,
+    pub receiver_threads: usize,
+    pub calls_per_socket: usize,
+    pub tick: Duration,
+    pub binaries: Binaries,
+    pub log_dir: PathBuf,
+    /// Loss below this percentage counts as loss-free.
+    pub loss_threshold_pct: f64,
+    pub bisect_steps: u32,
+    /// Pause between runs, so one run's tail does not reach the next window.
+    pub settle: Duration,
+}
+
+/// One SUT at one rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Point {
+    pub sut: SutKind,
+    pub rate: u64,
+    pub loss_pct: f64,
+    pub relayed: u64,
+    pub cpu_us_per_packet_user: f64,
+    pub cpu_us_per_packet_system: f64,
+    pub cpu_us_per_packet: f64,
+    pub generator_cpu_cores: f64,
+    pub achieved_send_pps: f64,
+    pub from_bisection: bool,
+    pub report: Option<SessionReport>,
+    /// Why the run failed, when it did.
+    pub error: Option<String>,
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct CapacityReport {
+    pub streams: usize,
+    pub bidirectional: bool,
+    pub duration_s: f64,
+    pub loss_threshold_pct: f64,
+    pub clock_tick_us: u64,
+    pub sysctls: Vec<(String, String)>,
+    pub points: Vec<Point>,
+    /// `(sut, highest loss-free rate, whether that is just the highest rate tried)`.
+    pub max_loss_free: Vec<(SutKind, Option<u64>, bool)>,
+}
+
+fn point(sut: SutKind, rate: u64, outcome: Result<SessionReport, String>) -> Point {
+    match outcome {
+        Ok(report) => {
+            let relayed = report.received;
+            let cpu = report.relay_cpu.unwrap_or_default();
+            let per = |us: u64| us as f64 / relayed.max(1) as f64;
+            Point {
+                sut,
+                rate,
+                loss_pct: report.loss_pct,
+                relayed,
+                cpu_us_per_packet_user: per(cpu.user_us),
+                cpu_us_per_packet_system: per(cpu.system_us),
+                cpu_us_per_packet: per(cpu.total_us()),
+                generator_cpu_cores: report.generator_cpu_cores,
+                achieved_send_pps: report.achieved_send_pps,
+                from_bisection: false,
+                report: Some(report),
+                error: None,
+            }
+        }
+        Err(error) => Point {
+            sut,
+            rate,
+            loss_pct: 100.0,
+            relayed: 0,
+            cpu_us_per_packet_user: 0.0,
+            cpu_us_per_packet_system: 0.0,
+            cpu_us_per_packet: 0.0,
+            generator_cpu_cores: 0.0,
+            achieved_send_pps: 0.0,
+            from_bisection: false,
+            report: None,
+            error: Some(error),
+        },
+    }
+}
+
+impl CapacityConfig {
+    fn session(&self, kind: SutKind, rate: u64) -> SessionConfig {
+        let mut session = SessionConfig::new(kind.ng(), self.streams, rate);
+        session.duration = self.duration;
+        session.bidirectional = self.bidirectional;
+        session.sender_threads = self.sender_threads;
+        session.receiver_threads = self.receiver_threads;
+        session.calls_per_socket = self.calls_per_socket;
+        session.tick = self.tick;
+        session.seed ^= rate;
+        session
+    }
+
+    fn measure(&self, sut: &mut Option<RunningSut>, kind: SutKind, rate: u64) -> Point {
+        if !sut.as_mut().is_some_and(RunningSut::is_running) {
+            *sut = None;
+            match RunningSut::start(kind, &self.binaries, &self.log_dir) {
+                Ok(started) => *sut = Some(started),
+                Err(error) => return point(kind, rate, Err(error.to_string())),
+            }
+        }
+        let Some(running) = sut.as_ref() else {
+            return point(kind, rate, Err("not running".into()));
+        };
+        let pid = running.pid();
+        let sampler = move || tree_cpu(pid).ok();
+        tracing::info!(sut = kind.name(), rate, "measuring");
+        let outcome =
+            session::run(&self.session(kind, rate), Some(&sampler)).map_err(|e| e.to_string());
+        std::thread::sleep(self.settle);
+        point(kind, rate, outcome)
+    }
+}
+
+/// Runs the comparison; `progress` sees every point as it is measured.
+pub fn run(
+    config: &CapacityConfig,
+    sysctls: Vec<(String, String)>,
+    mut progress: impl FnMut(&Point),
+) -> CapacityReport {
+    let mut points = Vec::new();
+    let mut max_loss_free = Vec::new();
+    let passes = |p: &Point| p.error.is_none() && p.loss_pct < config.loss_threshold_pct;
+    for &kind in &config.suts {
+        let mut sut = None;
+        let mut outcomes = Vec::new();
+        for &rate in &config.rates {
+            let p = config.measure(&mut sut, kind, rate);
+            progress(&p);
+            outcomes.push((rate, passes(&p)));
+            points.push(p);
+        }
+        let mut best = outcomes.iter().filter(|(_, ok)| *ok).map(|(r, _)| *r).max();
+        let first_failure = outcomes
+            .iter()
+            .filter(|(r, ok)| !ok && best.is_none_or(|b| *r > b))
+            .map(|(r, _)| *r)
+            .min();
+        let mut untested_top = first_failure.is_none();
+        if let (Some(mut low), Some(mut high)) = (best, first_failure) {
+            for _ in 0..config.bisect_steps {
+                let mid = (low + high) / 2;
+                if high - low < 1000 {
+                    break;
+                }
+                let mut p = config.measure(&mut sut, kind, mid);
+                p.from_bisection = true;
+                progress(&p);
+                if passes(&p) {
+                    low = mid;
+                } else {
+                    high = mid;
+                }
+                points.push(p);
+            }
+            best = Some(low);
+            untested_top = false;
+        }
+        max_loss_free.push((kind, best, untested_top && best.is_some()));
+        drop(sut);
+    }
+    CapacityReport {
+        streams: config.streams,
+        bidirectional: config.bidirectional,
+        duration_s: config.duration.as_secs_f64(),
+        loss_threshold_pct: config.loss_threshold_pct,
+        clock_tick_us: crate::cpu::tick_micros(),
+        sysctls,
+        points,
+        max_loss_free,
+    }
+}
+
+impl CapacityReport {
+    fn cost(&self, sut: SutKind, rate: u64) -> Option<f64> {
+        self.points
+            .iter()
+            .find(|p| p.sut == sut && p.rate == rate && p.error.is_none() && p.relayed > 0)
+            .map(|p| p.cpu_us_per_packet)
+    }
+
+    /// The comparison as a markdown table, then the highest loss-free rates.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{} streams ({}), {:.0} s per point, CPU tick {} µs\n",
+            self.streams,
+            if self.bidirectional {
+                "bidirectional calls"
+            } else {
+                "one-way"
+            },
+            self.duration_s,
+            self.clock_tick_us
+        );
+        out.push_str(
+            "| SUT | rate (pps) | achieved (pps) | loss % | µs/pkt user | µs/pkt system | µs/pkt total | × rtpengine | × floor | generator cores |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        );
+        let mut sorted: Vec<&Point> = self.points.iter().collect();
+        sorted.sort_by_key(|p| (p.rate, p.sut as u8));
+        for p in sorted {
+            if let Some(error) = &p.error {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | – | failed: {} | | | | | | |",
+                    p.sut.name(),
+                    p.rate,
+                    error.replace('|', "/")
+                );
+                continue;
+            }
+            let ratio = |other: SutKind| {
+                self.cost(other, p.rate)
+                    .filter(|c| *c > 0.0)
+                    .map_or("–".to_owned(), |c| {
+                        format!("{:.2}", p.cpu_us_per_packet / c)
+                    })
+            };
+            let _ = writeln!(
+                out,
+                "| {}{} | {} | {:.0} | {:.4} | {:.2} | {:.2} | {:.2} | {} | {} | {:.2} |",
+                p.sut.name(),
+                if p.from_bisection { " (bisect)" } else { "" },
+                p.rate,
+                p.achieved_send_pps,
+                p.loss_pct,
+                p.cpu_us_per_packet_user,
+                p.cpu_us_per_packet_system,
+                p.cpu_us_per_packet,
+                ratio(SutKind::Rtpengine),
+                ratio(SutKind::Floor),
+                p.generator_cpu_cores
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nHighest rate with loss < {}%:",
+            self.loss_threshold_pct
+        );
+        for (sut, rate, top) in &self.max_loss_free {
+            let _ = match rate {
+                Some(rate) if *top => writeln!(
+                    out,
+                    "- {}: ≥ {} pps (every rate tried passed)",
+                    sut.name(),
+                    rate
+                ),
+                Some(rate) => writeln!(out, "- {}: {} pps", sut.name(), rate),
+                None => writeln!(out, "- {}: none of the rates tried", sut.name()),
+            };
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(sut: SutKind, rate: u64, cost: f64) -> Point {
+        Point {
+            sut,
+            rate,
+            loss_pct: 0.0,
+            relayed: 1000,
+            cpu_us_per_packet_user: cost / 4.0,
+            cpu_us_per_packet_system: cost * 3.0 / 4.0,
+            cpu_us_per_packet: cost,
+            generator_cpu_cores: 0.5,
+            achieved_send_pps: rate as f64,
+            from_bisection: false,
+            report: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn the_table_puts_each_cost_against_rtpengine_and_the_floor_at_the_same_rate() {
+        let report = CapacityReport {
+            streams: 1000,
+            bidirectional: true,
+            duration_s: 20.0,
+            loss_threshold_pct: 0.01,
+            clock_tick_us: 10_000,
+            sysctls: vec![],
+            points: vec![
+                measured(SutKind::Ferrovox, 40_000, 12.0),
+                measured(SutKind::Rtpengine, 40_000, 20.0),
+                measured(SutKind::Floor, 40_000, 10.0),
+                measured(SutKind::Ferrovox, 50_000, 11.0),
+            ],
+            max_loss_free: vec![
+                (SutKind::Ferrovox, Some(50_000), true),
+                (SutKind::Rtpengine, None, false),
+            ],
+        };
+        let table = report.markdown();
+        let ferrovox_40k = table
+            .lines()
+            .find(|l| l.starts_with("| ferrovox | 40000"))
+            .unwrap();
+        assert!(
+            ferrovox_40k.contains("| 12.00 | 0.60 | 1.20 |"),
+            "{ferrovox_40k}"
+        );
+        let ferrovox_50k = table
+            .lines()
+            .find(|l| l.starts_with("| ferrovox | 50000"))
+            .unwrap();
+        assert!(ferrovox_50k.contains("| 11.00 | – | – |"), "{ferrovox_50k}");
+        assert!(table.contains("- ferrovox: ≥ 50000 pps"));
+        assert!(table.contains("- rtpengine: none of the rates tried"));
+    }
+}

@@ -1,0 +1,234 @@
+//! `rtpgen`: the RTP load generator (`run`) and the relay capacity comparison (`capacity`).
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use ferrovox_rtpgen::capacity::{self, CapacityConfig};
+use ferrovox_rtpgen::session::{self, SessionConfig};
+use ferrovox_rtpgen::sut::{Binaries, SutKind};
+use ferrovox_rtpgen::sys;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// RTP load generator over rtpengine's ng protocol, and relay capacity runner.
+#[derive(Debug, Parser)]
+#[command(name = "rtpgen")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Set calls up on a running relay, send paced RTP through it and check what comes back.
+    Run {
+        /// The relay's ng address (UDP).
+        #[arg(long, default_value = "127.0.0.1:22222")]
+        ng: SocketAddr,
+        #[command(flatten)]
+        load: Load,
+        /// Total packets per second over all streams.
+        #[arg(long, default_value_t = 50_000)]
+        pps: u64,
+        /// Fail (exit code 1) when loss exceeds this percentage.
+        #[arg(long, default_value_t = 0.0)]
+        max_loss: f64,
+        /// Write the JSON report here ("-" for standard output, the default).
+        #[arg(long, default_value = "-")]
+        json: String,
+    },
+    /// Compare relays: CPU per relayed packet and loss at each rate, same run.
+    Capacity {
+        /// Systems under test, in order.
+        #[arg(long = "sut", value_enum, default_values_t = [SutKind::Ferrovox, SutKind::Rtpengine, SutKind::Floor])]
+        suts: Vec<SutKind>,
+        /// Rates to measure, packets per second (comma separated).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "40000,50000,100000,150000"
+        )]
+        rates: Vec<u64>,
+        #[command(flatten)]
+        load: Load,
+        /// One-way streams instead of bidirectional calls.
+        #[arg(long)]
+        one_way: bool,
+        /// The ferrovox binary (release build recommended).
+        #[arg(long, default_value = "target/release/ferrovox")]
+        ferrovox: PathBuf,
+        /// The rtpengine binary.
+        #[arg(long, default_value = "rtpengine")]
+        rtpengine: PathBuf,
+        /// The rtp-floor binary (default: next to rtpgen).
+        #[arg(long)]
+        floor: Option<PathBuf>,
+        /// Loss below this percentage counts as loss-free.
+        #[arg(long, default_value_t = 0.01)]
+        loss_threshold: f64,
+        /// Bisection steps between the highest passing and the lowest failing rate.
+        #[arg(long, default_value_t = 0)]
+        bisect: u32,
+        /// Do not set the net.core socket buffer sysctls to 4 MiB.
+        #[arg(long)]
+        no_sysctl: bool,
+        /// Where SUT logs go.
+        #[arg(long, default_value = "/tmp/rtpgen-capacity")]
+        log_dir: PathBuf,
+        /// JSON report file.
+        #[arg(long, default_value = "rtpgen-capacity.json")]
+        json: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct Load {
+    /// Streams (one direction of RTP each).
+    #[arg(long, default_value_t = 1000)]
+    streams: usize,
+    /// Seconds of sending.
+    #[arg(long, default_value_t = 20.0)]
+    duration: f64,
+    /// Sender threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Receiver threads.
+    #[arg(long, default_value_t = 1)]
+    receiver_threads: usize,
+    /// RTP payload bytes (at least 20: the probe).
+    #[arg(long, default_value_t = 160)]
+    payload_size: usize,
+    /// Calls sharing one A/B socket pair (1: every call has its own sockets).
+    #[arg(long, default_value_t = 1)]
+    calls_per_socket: usize,
+    /// Pacing granularity: minimum time between two wake-ups of a sender, µs.
+    #[arg(long, default_value_t = 200)]
+    tick_us: u64,
+    /// Send both directions of every call (streams/2 calls) instead of one (streams calls).
+    #[arg(long)]
+    bidirectional: bool,
+}
+
+impl Load {
+    fn apply(&self, config: &mut SessionConfig) {
+        config.duration = Duration::from_secs_f64(self.duration.max(0.001));
+        config.sender_threads = self.threads;
+        config.receiver_threads = self.receiver_threads;
+        config.payload_size = self.payload_size;
+        config.calls_per_socket = self.calls_per_socket;
+        config.tick = Duration::from_micros(self.tick_us);
+        config.bidirectional = self.bidirectional;
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("rtpgen: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run {
+            ng,
+            load,
+            pps,
+            max_loss,
+            json,
+        } => {
+            let mut config = SessionConfig::new(ng, load.streams, pps);
+            load.apply(&mut config);
+            let report = session::run(&config, None)?;
+            eprintln!("{}", report.summary());
+            let text = serde_json::to_string_pretty(&report)?;
+            if json == "-" {
+                println!("{text}");
+            } else {
+                std::fs::write(&json, text).with_context(|| format!("writing {json}"))?;
+            }
+            if report.loss_pct > max_loss {
+                eprintln!(
+                    "loss {:.4}% exceeds --max-loss {max_loss}%",
+                    report.loss_pct
+                );
+                return Ok(ExitCode::from(1));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Capacity {
+            suts,
+            mut rates,
+            load,
+            one_way,
+            ferrovox,
+            rtpengine,
+            floor,
+            loss_threshold,
+            bisect,
+            no_sysctl,
+            log_dir,
+            json,
+        } => {
+            rates.sort_unstable();
+            rates.dedup();
+            let sysctls = if no_sysctl {
+                sys::read_buffer_sysctls()
+            } else {
+                sys::set_buffer_sysctls(4 << 20).context("setting net.core buffer sysctls")?
+            };
+            for (name, value) in &sysctls {
+                eprintln!(
+                    "{} {name} = {value}",
+                    if no_sysctl { "current" } else { "set" }
+                );
+            }
+            std::fs::create_dir_all(&log_dir)
+                .with_context(|| format!("creating {}", log_dir.display()))?;
+            let mut binaries = Binaries::beside_current_exe(ferrovox);
+            binaries.rtpengine = rtpengine;
+            if let Some(floor) = floor {
+                binaries.floor = floor;
+            }
+            let mut template = SessionConfig::new(SutKind::Floor.ng(), load.streams, 1);
+            load.apply(&mut template);
+            let config = CapacityConfig {
+                suts,
+                rates,
+                streams: load.streams,
+                duration: template.duration,
+                bidirectional: !one_way,
+                sender_threads: template.sender_threads,
+                receiver_threads: template.receiver_threads,
+                calls_per_socket: template.calls_per_socket,
+                tick: template.tick,
+                binaries,
+                log_dir,
+                loss_threshold_pct: loss_threshold,
+                bisect_steps: bisect,
+                settle: Duration::from_secs(1),
+            };
+            let report = capacity::run(&config, sysctls, |p| match (&p.report, &p.error) {
+                (Some(r), _) => eprintln!("[{} @ {} pps]\n{}", p.sut.name(), p.rate, r.summary()),
+                (None, Some(e)) => eprintln!("[{} @ {} pps] failed: {e}", p.sut.name(), p.rate),
+                (None, None) => {}
+            });
+            std::fs::write(&json, serde_json::to_string_pretty(&report)?)
+                .with_context(|| format!("writing {}", json.display()))?;
+            println!("{}", report.markdown());
+            eprintln!("JSON report: {}", json.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
