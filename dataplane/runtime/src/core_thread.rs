@@ -39,7 +39,10 @@ pub(crate) trait Driver {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) recv_batch: usize,
+    /// Largest TCP frame.
     pub(crate) max_message: usize,
+    /// Largest UDP datagram received (`max_message`, at most 65535).
+    pub(crate) max_datagram: usize,
     pub(crate) tcp_idle_timeout: Duration,
     pub(crate) tcp_output_limit: usize,
 }

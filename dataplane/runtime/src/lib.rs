@@ -107,6 +107,8 @@
 //! - No CPU-steering (`SO_INCOMING_CPU`, BPF reuseport programs), no
 //!   registered files/buffers for sends, no zero-copy send.
 
+#![warn(missing_docs)]
+
 mod config;
 mod core_thread;
 mod error;
@@ -159,6 +161,9 @@ pub struct CoreContext {
     /// for), the same on every core.
     pub listen: Vec<(Transport, SocketAddr)>,
     /// This core's private UDP socket: requests sent to UDP peers leave
-    /// from it, so it is the address to put in the Via header.
+    /// from it, so it is the address to put in the Via header. Bound to
+    /// the IP of the first UDP listen address: when that is unspecified
+    /// (`0.0.0.0`), so is this IP, and the service must advertise its
+    /// own address with this port.
     pub via_udp: SocketAddr,
 }

@@ -63,7 +63,7 @@ pub(crate) fn run<S: Service>(
             .map_err(setup("epoll_ctl (eventfd)"))?;
     }
     let batch = parts.limits.recv_batch;
-    let mut rx = RecvBatch::new(batch, parts.limits.max_message);
+    let mut rx = RecvBatch::new(batch, parts.limits.max_datagram);
     let mut io = PortableIo {
         send: SendBatch::new(
             batch,

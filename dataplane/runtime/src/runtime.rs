@@ -81,6 +81,7 @@ where
     let limits = Limits {
         recv_batch: config.recv_batch.clamp(1, 1024),
         max_message: config.max_message,
+        max_datagram: config.max_message.min(65535),
         tcp_idle_timeout: config.tcp_idle_timeout,
         tcp_output_limit: config.tcp_output_limit.max(config.max_message),
     };

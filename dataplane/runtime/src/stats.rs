@@ -29,8 +29,11 @@ macro_rules! counters {
             }
         }
 
-        /// Runtime counters, summed over cores (a snapshot; each core
-        /// publishes once per loop iteration).
+        /// Runtime counters, summed over cores. A snapshot: each core
+        /// publishes once per loop iteration, so a core waiting for input
+        /// may be up to one iteration behind (at most about a second; on
+        /// io_uring a send is counted when its completion is reaped, in
+        /// the iteration after it was submitted).
         #[derive(Debug, Default, Clone, PartialEq, Eq)]
         pub struct RuntimeStats {
             $($(#[doc = $doc])* pub $name: u64,)*

@@ -75,7 +75,7 @@ pub(crate) fn run<S: Service>(
 ) -> Result<(), RuntimeError> {
     let batch = parts.limits.recv_batch;
     let entries = (batch * 8).next_power_of_two().clamp(64, 4096);
-    let buf_size = (RECVMSG_OUT + SOCKADDR_MAX + parts.limits.max_message).next_multiple_of(64);
+    let buf_size = (RECVMSG_OUT + SOCKADDR_MAX + parts.limits.max_datagram).next_multiple_of(64);
     // Declared before `io` (which owns the ring) so that it is dropped
     // after the ring.
     let mut buffers =

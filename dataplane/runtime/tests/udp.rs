@@ -15,12 +15,17 @@ on_both_backends!(
     requests_leave_from_the_private_socket_and_responses_from_the_listen_socket,
     callers_spread_over_cores_and_each_stays_on_one,
     icmp_port_unreachable_is_a_transport_error,
+    deep_window_with_tiny_batches_loses_nothing,
 );
 
 fn client() -> UdpSocket {
     let s = UdpSocket::bind("127.0.0.1:0").expect("bind client");
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
+    // Room for a deep window of replies (the default holds ~250).
+    socket2::SockRef::from(&s)
+        .set_recv_buffer_size(4 << 20)
+        .expect("SO_RCVBUF");
     s
 }
 
@@ -30,42 +35,53 @@ fn request(call: &str) -> Vec<u8> {
 }
 
 fn echo_answers_ten_thousand_messages(backend: Backend) {
+    echo(backend, 32, 10_000, 64);
+}
+
+/// recv_batch 1 gives the io_uring backend its smallest buffer ring (64
+/// buffers): a window of 500 runs it dry (multishot ends with ENOBUFS and
+/// is re-armed) and makes the portable backend read one datagram per call.
+fn deep_window_with_tiny_batches_loses_nothing(backend: Backend) {
+    echo(backend, 1, 5_000, 500);
+}
+
+fn echo(backend: Backend, recv_batch: usize, total: usize, window: usize) {
     let (factory, _events) = service(Script::default());
-    let rt = start(
-        config(backend, 1, &[(Transport::Udp, "127.0.0.1:0")]),
-        factory,
-    )
-    .expect("start");
+    let mut cfg = config(backend, 1, &[(Transport::Udp, "127.0.0.1:0")]);
+    cfg.recv_batch = recv_batch;
+    let rt = start(cfg, factory).expect("start");
     let server = listen_addr(&rt, Transport::Udp);
     let c = client();
-    const TOTAL: usize = 10_000;
-    const WINDOW: usize = 64;
     let msg = request("echo");
     let mut sent = 0;
     let mut received = 0;
     let mut buf = [0u8; 2048];
-    while sent < WINDOW {
+    while sent < window {
         c.send_to(&msg, server).expect("send");
         sent += 1;
     }
-    while received < TOTAL {
-        let (n, from) = c
-            .recv_from(&mut buf)
-            .unwrap_or_else(|e| panic!("reply {received} of {TOTAL} missing: {e}"));
+    while received < total {
+        let (n, from) = c.recv_from(&mut buf).unwrap_or_else(|e| {
+            panic!(
+                "reply {received} of {total} missing: {e}; client rcvbuf {:?}; runtime {:?}",
+                socket2::SockRef::from(&c).recv_buffer_size(),
+                rt.stats()
+            )
+        });
         assert_eq!(from, server, "replies come from the listen address");
         assert!(buf[..n].starts_with(b"SIP/2.0 200 OK"));
         received += 1;
-        if sent < TOTAL {
+        if sent < total {
             c.send_to(&msg, server).expect("send");
             sent += 1;
         }
     }
     let stats = stats_until(&rt, |s| {
-        s.rx_messages >= TOTAL as u64 && s.tx_messages >= TOTAL as u64
+        s.rx_messages >= total as u64 && s.tx_messages >= total as u64
     });
-    assert_eq!(stats.rx_messages, TOTAL as u64);
-    assert_eq!(stats.tx_messages, TOTAL as u64);
-    assert!(stats.rx_bytes >= (TOTAL * msg.len()) as u64);
+    assert_eq!(stats.rx_messages, total as u64);
+    assert_eq!(stats.tx_messages, total as u64);
+    assert!(stats.rx_bytes >= (total * msg.len()) as u64);
     assert_eq!(stats.errors, 0);
     assert!(stats.syscalls > 0 && stats.batches > 0);
     rt.shutdown().expect("shutdown");
