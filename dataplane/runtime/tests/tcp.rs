@@ -18,6 +18,7 @@ on_both_backends!(
     refused_connect_is_a_transport_error,
     idle_connection_is_closed,
     another_core_sends_on_the_connection_it_does_not_own,
+    peer_that_does_not_read_is_cut_off_at_the_output_limit,
 );
 
 fn message(call: &str, body: &str) -> Vec<u8> {
@@ -318,5 +319,47 @@ fn another_core_sends_on_the_connection_it_does_not_own(backend: Backend) {
         (stats.tcp_accepted, stats.tcp_connected, stats.tcp_open),
         (1, 0, 1)
     );
+    rt.shutdown().expect("shutdown");
+}
+
+fn peer_that_does_not_read_is_cut_off_at_the_output_limit(backend: Backend) {
+    let (factory, events) = service(Script::default());
+    let mut cfg = config(
+        backend,
+        1,
+        &[
+            (Transport::Udp, "127.0.0.1:0"),
+            (Transport::Tcp, "127.0.0.1:0"),
+        ],
+    );
+    cfg.tcp_output_limit = 1 << 20;
+    let rt = start(cfg, factory).expect("start");
+    let udp = listen_addr(&rt, Transport::Udp);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let target = listener.local_addr().expect("addr");
+    let trigger = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let send_big = || {
+        trigger
+            .send_to(format!("SEND tcp {target} 524288").as_bytes(), udp)
+            .expect("trigger");
+    };
+    send_big();
+    let (_stalled, _) = listener.accept().expect("the runtime connects");
+    // Never read: the kernel buffers fill, then the runtime's queue.
+    let mut cut_off = None;
+    for _ in 0..200 {
+        send_big();
+        cut_off = wait_for(&events, Duration::from_millis(50), |e| match e {
+            Event::TransportError { dest, .. } => Some(*dest),
+            _ => None,
+        });
+        if cut_off.is_some() {
+            break;
+        }
+    }
+    let dest = cut_off.expect("overflow reported as a transport error");
+    assert_eq!((dest.addr, dest.transport), (target, Transport::Tcp));
+    let stats = stats_until(&rt, |s| s.tcp_open == 0);
+    assert_eq!(stats.tcp_open, 0, "the overloaded connection is closed");
     rt.shutdown().expect("shutdown");
 }

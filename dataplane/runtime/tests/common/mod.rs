@@ -1,8 +1,8 @@
 //! A scriptable test service and helpers shared by the integration tests.
 //!
 //! The service answers by what it receives:
-//! - `SEND <udp|tcp> <addr>` (from anyone): send an OPTIONS request to
-//!   that peer.
+//! - `SEND <udp|tcp> <addr> [body bytes]` (from anyone): send an OPTIONS
+//!   request (with a body that long) to that peer.
 //! - any other request: with a downstream set, forward it unchanged to the
 //!   downstream peer (UDP) and remember who asked, by Call-ID; otherwise
 //!   answer `200 OK` carrying `X-Core: <core>` to the sender.
@@ -123,9 +123,20 @@ impl Service for TestService {
                 Some("tcp") => Transport::Tcp,
                 _ => Transport::Udp,
             };
-            if let Some(addr) = words.next().and_then(|a| a.parse().ok()) {
-                self.out
-                    .push_back((OPTIONS.to_vec(), Peer::new(addr, transport)));
+            let addr = words.next().and_then(|a| a.parse().ok());
+            let body: usize = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            if let Some(addr) = addr {
+                let bytes = if body == 0 {
+                    OPTIONS.to_vec()
+                } else {
+                    let mut m = format!(
+                        "OPTIONS sip:t@example.com SIP/2.0\r\nCall-ID: big\r\nContent-Length: {body}\r\n\r\n"
+                    )
+                    .into_bytes();
+                    m.resize(m.len() + body, b'x');
+                    m
+                };
+                self.out.push_back((bytes, Peer::new(addr, transport)));
             }
             return;
         }
