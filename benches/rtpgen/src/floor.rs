@@ -34,6 +34,9 @@ pub struct FloorTable {
     calls: HashMap<String, (SocketAddrV4, Option<SocketAddrV4>)>,
     pub relayed: u64,
     pub dropped: u64,
+    /// Fault injection for tests: drop every n-th datagram (0: never).
+    pub drop_every: u64,
+    seen: u64,
 }
 
 fn error(reason: &str) -> Value {
@@ -55,6 +58,16 @@ impl FloorTable {
     /// Where a datagram from `from` goes, if anywhere.
     pub fn peer(&self, from: SocketAddrV4) -> Option<SocketAddrV4> {
         self.peers.get(&from).copied()
+    }
+
+    /// Where the next datagram (from `from`) goes: [`FloorTable::peer`], except that every
+    /// `drop_every`-th datagram is dropped.
+    pub fn route(&mut self, from: SocketAddrV4) -> Option<SocketAddrV4> {
+        self.seen += 1;
+        if self.drop_every > 0 && self.seen % self.drop_every == 0 {
+            return None;
+        }
+        self.peer(from)
     }
 
     fn sdp_address(message: &Value) -> Result<SocketAddrV4, Value> {
@@ -165,7 +178,13 @@ impl FloorTable {
 }
 
 /// Serves the floor on `media` and `ng` until the process is killed.
-pub fn serve(media: UdpSocket, ng: UdpSocket, socket_buffer: usize) -> std::io::Result<()> {
+/// `drop_every` > 0 drops every n-th datagram (fault injection for the generator's tests).
+pub fn serve(
+    media: UdpSocket,
+    ng: UdpSocket,
+    socket_buffer: usize,
+    drop_every: u64,
+) -> std::io::Result<()> {
     let media_addr = match media.local_addr()? {
         SocketAddr::V4(addr) => addr,
         SocketAddr::V6(_) => {
@@ -178,6 +197,7 @@ pub fn serve(media: UdpSocket, ng: UdpSocket, socket_buffer: usize) -> std::io::
     ng.set_nonblocking(true)?;
     sys::set_socket_buffers(media.as_raw_fd(), socket_buffer);
     let mut table = FloorTable::new(media_addr);
+    table.drop_every = drop_every;
     let mut epoll = Epoll::new(4)?;
     const MEDIA: u64 = 1;
     const NG: u64 = 2;
@@ -205,7 +225,7 @@ pub fn serve(media: UdpSocket, ng: UdpSocket, socket_buffer: usize) -> std::io::
                 }
                 let mut kept = 0;
                 for i in 0..n {
-                    let peer = batch.get(i).and_then(|(_, from)| table.peer(from));
+                    let peer = batch.get(i).and_then(|(_, from)| table.route(from));
                     match peer {
                         Some(to) => {
                             batch.readdress(i, to);

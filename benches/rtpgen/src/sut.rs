@@ -65,12 +65,16 @@ impl SutKind {
         }
     }
 
-    /// The command line that starts this SUT.
-    pub fn command(self, binaries: &Binaries) -> Command {
+    /// The command line that starts this SUT; `work_dir` holds its data (ferrovox's
+    /// `--data-dir`).
+    pub fn command(self, binaries: &Binaries, work_dir: &Path) -> Command {
         let ng = self.ng().to_string();
         match self {
             SutKind::Ferrovox => {
                 let mut command = Command::new(&binaries.ferrovox);
+                command
+                    .arg("--data-dir")
+                    .arg(work_dir.join("ferrovox-data"));
                 command.args([
                     "--log-level",
                     "warn",
@@ -140,7 +144,8 @@ impl Binaries {
 
 /// A started SUT; killed on drop.
 pub struct RunningSut {
-    pub kind: SutKind,
+    pub name: &'static str,
+    ng: SocketAddr,
     child: Child,
     log: PathBuf,
 }
@@ -148,18 +153,35 @@ pub struct RunningSut {
 impl RunningSut {
     /// Starts `kind`, logging to `log_dir/<name>.log`, and waits for ng to answer.
     pub fn start(kind: SutKind, binaries: &Binaries, log_dir: &Path) -> Result<Self, SutError> {
-        let log = log_dir.join(format!("{}.log", kind.name()));
-        let mut command = kind.command(binaries);
+        let command = kind.command(binaries, log_dir);
+        Self::spawn(kind.name(), command, kind.ng(), log_dir)
+    }
+
+    /// Spawns `command` (any relay that answers ng on `ng`), logging to
+    /// `log_dir/<name>.log`, and waits for ng to answer `ping`.
+    pub fn spawn(
+        name: &'static str,
+        mut command: Command,
+        ng: SocketAddr,
+        log_dir: &Path,
+    ) -> Result<Self, SutError> {
+        let log = log_dir.join(format!("{name}.log"));
+        let program = command.get_program().to_string_lossy().into_owned();
         let spawn_error = |source| SutError::Spawn {
-            name: kind.name(),
-            program: format!("{:?}", command_program(kind, binaries)),
+            name,
+            program: program.clone(),
             source,
         };
         let file = std::fs::File::create(&log).map_err(spawn_error)?;
         let err_file = file.try_clone().map_err(spawn_error)?;
         command.stdin(Stdio::null()).stdout(file).stderr(err_file);
         let child = command.spawn().map_err(spawn_error)?;
-        let mut sut = Self { kind, child, log };
+        let mut sut = Self {
+            name,
+            ng,
+            child,
+            log,
+        };
         sut.wait_ready(Duration::from_secs(20))?;
         Ok(sut)
     }
@@ -175,11 +197,11 @@ impl RunningSut {
 
     fn wait_ready(&mut self, limit: Duration) -> Result<(), SutError> {
         let started = Instant::now();
-        let ng = self.kind.ng();
+        let ng = self.ng;
         while started.elapsed() < limit {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(SutError::Exited {
-                    name: self.kind.name(),
+                    name: self.name,
                     status: status.to_string(),
                     log: self.log_tail(),
                 });
@@ -193,7 +215,7 @@ impl RunningSut {
             std::thread::sleep(Duration::from_millis(100));
         }
         Err(SutError::NotReady {
-            name: self.kind.name(),
+            name: self.name,
             ng,
             seconds: limit.as_secs(),
             log: self.log_tail(),
@@ -207,14 +229,6 @@ impl RunningSut {
     /// Whether it is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
-    }
-}
-
-fn command_program(kind: SutKind, binaries: &Binaries) -> PathBuf {
-    match kind {
-        SutKind::Ferrovox => binaries.ferrovox.clone(),
-        SutKind::Rtpengine => binaries.rtpengine.clone(),
-        SutKind::Floor => binaries.floor.clone(),
     }
 }
 
@@ -242,7 +256,7 @@ mod tests {
     #[test]
     fn rtpengine_runs_in_userspace_on_loopback() {
         let binaries = Binaries::beside_current_exe(PathBuf::from("ferrovox"));
-        let command = SutKind::Rtpengine.command(&binaries);
+        let command = SutKind::Rtpengine.command(&binaries, Path::new("/tmp"));
         let args: Vec<_> = command
             .get_args()
             .map(|a| a.to_string_lossy().into_owned())

@@ -17,6 +17,9 @@ struct Args {
     /// Socket buffer size of the media socket, bytes.
     #[arg(long, default_value_t = 4 << 20)]
     socket_buffer: usize,
+    /// Fault injection: drop every n-th datagram (0: never).
+    #[arg(long, default_value_t = 0)]
+    drop_every: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -28,6 +31,6 @@ fn main() -> anyhow::Result<()> {
         media.local_addr()?,
         ng.local_addr()?
     );
-    ferrovox_rtpgen::floor::serve(media, ng, args.socket_buffer)?;
+    ferrovox_rtpgen::floor::serve(media, ng, args.socket_buffer, args.drop_every)?;
     Ok(())
 }
