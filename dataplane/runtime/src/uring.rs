@@ -165,100 +165,97 @@ pub(crate) fn run<S: Service>(
 
     let mut recv_armed = vec![true; io.fds.len()];
     let mut now = Instant::now();
-    let mut reaped = true;
     loop {
-        if reaped {
-            // Completions reaped at start-up or in the last iteration.
-            if !cqes.is_empty() {
-                core.counters.batches += 1;
-            }
-            let mut since_drain = 0;
-            for &(data, res, flags) in &cqes {
-                let more = cqueue::more(flags);
-                match Token::decode(data) {
-                    Some(Token::Recv(i)) => {
-                        let i = i as usize;
-                        if !more && let Some(armed) = recv_armed.get_mut(i) {
-                            *armed = false;
-                        }
-                        if res < 0 {
-                            match -res {
-                                // Buffer ring ran dry: the datagrams wait in
-                                // the socket until the re-arm below.
-                                libc::ENOBUFS | libc::ECANCELED => {}
-                                e if is_icmp_errno(e) => core.udp_error_queue(i),
-                                e => {
-                                    tracing::debug!(errno = e, "multishot RecvMsg failed");
-                                    core.counters.errors += 1;
-                                }
+        // Completions reaped at start-up or in the last iteration.
+        if !cqes.is_empty() {
+            core.counters.batches += 1;
+        }
+        let mut since_drain = 0;
+        for &(data, res, flags) in &cqes {
+            let more = cqueue::more(flags);
+            match Token::decode(data) {
+                Some(Token::Recv(i)) => {
+                    let i = i as usize;
+                    if !more && let Some(armed) = recv_armed.get_mut(i) {
+                        *armed = false;
+                    }
+                    if res < 0 {
+                        match -res {
+                            // Buffer ring ran dry: the datagrams wait in
+                            // the socket until the re-arm below.
+                            libc::ENOBUFS | libc::ECANCELED => {}
+                            e if is_icmp_errno(e) => core.udp_error_queue(i),
+                            e => {
+                                tracing::debug!(errno = e, "multishot RecvMsg failed");
+                                core.counters.errors += 1;
                             }
-                            continue;
                         }
-                        let Some(bid) = cqueue::buffer_select(flags) else {
-                            core.counters.errors += 1;
-                            continue;
-                        };
-                        match buffers
-                            .get(bid, res as usize)
-                            .and_then(|b| RecvMsgOut::parse(b, &io.recv_hdr).ok())
+                        continue;
+                    }
+                    let Some(bid) = cqueue::buffer_select(flags) else {
+                        core.counters.errors += 1;
+                        continue;
+                    };
+                    match buffers
+                        .get(bid, res as usize)
+                        .and_then(|b| RecvMsgOut::parse(b, &io.recv_hdr).ok())
+                    {
+                        Some(msg)
+                            if !msg.is_payload_truncated() && !msg.is_name_data_truncated() =>
                         {
-                            Some(msg)
-                                if !msg.is_payload_truncated() && !msg.is_name_data_truncated() =>
-                            {
-                                match read_sockaddr(msg.name_data()) {
-                                    Some(from) => core.deliver_udp(msg.payload_data(), from, now),
-                                    None => core.counters.errors += 1,
-                                }
+                            match read_sockaddr(msg.name_data()) {
+                                Some(from) => core.deliver_udp(msg.payload_data(), from, now),
+                                None => core.counters.errors += 1,
                             }
-                            _ => core.counters.errors += 1,
                         }
-                        buffers.recycle(bid);
-                        since_drain += 1;
-                        if since_drain >= batch {
-                            core.drain(&mut io, now);
-                            since_drain = 0;
-                        }
+                        _ => core.counters.errors += 1,
                     }
-                    Some(Token::Send(slot)) => io.complete_send(slot, res, &mut core.counters),
-                    Some(Token::Wake) => {
-                        if !more && let Some(fd) = wake_fd {
-                            io.arm_poll(fd, Token::Wake, pollin);
-                        }
-                        if res >= 0 {
-                            core.on_wake(&mut io, now);
-                        }
+                    buffers.recycle(bid);
+                    since_drain += 1;
+                    if since_drain >= batch {
+                        core.drain(&mut io, now);
+                        since_drain = 0;
                     }
-                    Some(Token::Listener(i)) => {
-                        if !more && let Some(&fd) = listener_fds.get(i as usize) {
-                            io.arm_poll(fd, Token::Listener(i), pollin);
-                        }
-                        if res >= 0 {
-                            core.on_accept(i as usize, &mut io, now);
-                        }
-                    }
-                    Some(token @ Token::Conn { index, generation }) => {
-                        if res >= 0 {
-                            let mask = res as u32;
-                            let readable = mask
-                                & (libc::POLLIN | libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR)
-                                    as u32
-                                != 0;
-                            let writable = mask & libc::POLLOUT as u32 != 0;
-                            let failed = mask & (libc::POLLERR | libc::POLLHUP) as u32 != 0;
-                            core.on_conn_event(
-                                index, generation, readable, writable, failed, &mut io, now,
-                            );
-                            core.drain(&mut io, now);
-                        }
-                        if !more
-                            && res != -libc::ECANCELED
-                            && let Some(fd) = core.conn_fd(index, generation)
-                        {
-                            let _ = io.watch(fd, token);
-                        }
-                    }
-                    _ => {}
                 }
+                Some(Token::Send(slot)) => io.complete_send(slot, res, &mut core.counters),
+                Some(Token::Wake) => {
+                    if !more && let Some(fd) = wake_fd {
+                        io.arm_poll(fd, Token::Wake, pollin);
+                    }
+                    if res >= 0 {
+                        core.on_wake(&mut io, now);
+                    }
+                }
+                Some(Token::Listener(i)) => {
+                    if !more && let Some(&fd) = listener_fds.get(i as usize) {
+                        io.arm_poll(fd, Token::Listener(i), pollin);
+                    }
+                    if res >= 0 {
+                        core.on_accept(i as usize, &mut io, now);
+                    }
+                }
+                Some(token @ Token::Conn { index, generation }) => {
+                    if res >= 0 {
+                        let mask = res as u32;
+                        let readable = mask
+                            & (libc::POLLIN | libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR)
+                                as u32
+                            != 0;
+                        let writable = mask & libc::POLLOUT as u32 != 0;
+                        let failed = mask & (libc::POLLERR | libc::POLLHUP) as u32 != 0;
+                        core.on_conn_event(
+                            index, generation, readable, writable, failed, &mut io, now,
+                        );
+                        core.drain(&mut io, now);
+                    }
+                    if !more
+                        && res != -libc::ECANCELED
+                        && let Some(fd) = core.conn_fd(index, generation)
+                    {
+                        let _ = io.watch(fd, token);
+                    }
+                }
+                _ => {}
             }
         }
         if core.shared.is_shutting_down() {
@@ -309,7 +306,6 @@ pub(crate) fn run<S: Service>(
                 .completion()
                 .map(|e| (e.user_data(), e.result(), e.flags())),
         );
-        reaped = true;
     }
     core.close_all(&mut io);
     if !io.cancel_everything() {
