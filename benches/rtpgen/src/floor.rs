@@ -64,7 +64,7 @@ impl FloorTable {
     /// `drop_every`-th datagram is dropped.
     pub fn route(&mut self, from: SocketAddrV4) -> Option<SocketAddrV4> {
         self.seen += 1;
-        if self.drop_every > 0 && self.seen % self.drop_every == 0 {
+        if self.drop_every > 0 && self.seen.is_multiple_of(self.drop_every) {
             return None;
         }
         self.peer(from)
