@@ -6,15 +6,18 @@
 //! - [`sipp`]: the SIPp UAS/UAC load on 127.0.0.1:5080/5090;
 //! - [`floor`]: the floor relay itself (the `floor-relay` binary is a thin wrapper);
 //! - [`measure`]: one SUT at one rate; [`report`]: per-call arithmetic, markdown and JSON;
+//! - [`dialogs`]: resident memory per held dialog ([`memory`]: proportional resident size of a process tree);
 //! - [`tuning`]: socket-buffer sysctls; [`machine`]: the machine line.
 //!
 //! Deliberately not done: RTP (rtpengine) capacity, TCP/TLS SIP, warm-up trimming (the
 //! window is the whole UAC run for every SUT alike).
 
 pub mod cpu;
+pub mod dialogs;
 pub mod floor;
 pub mod machine;
 pub mod measure;
+pub mod memory;
 pub mod report;
 pub mod sipp;
 pub mod sut;

@@ -1,12 +1,13 @@
 //! `capacity sip --rates 200,500,1000 --duration 20 --sut kamailio --sut floor ...`: CPU per
 //! call of each SUT at each rate, in one run; prints a markdown table and writes JSON.
+//! `capacity sip-dialogs --concurrent 50000 --sut kamailio`: resident memory per held dialog.
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use ferrovox_capacity::machine::Machine;
 use ferrovox_capacity::report::{self, Cell, MESSAGES_PER_CALL};
 use ferrovox_capacity::sut::{SutKind, SutPaths};
-use ferrovox_capacity::{cpu, measure, sipp, tuning};
+use ferrovox_capacity::{cpu, dialogs, measure, sipp, tuning};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -39,6 +40,54 @@ enum Command {
         #[arg(long, value_name = "FILE", default_value = "capacity-sip.json")]
         out: PathBuf,
     },
+    /// Resident memory per proxied dialog: calls held open until N are up at once.
+    SipDialogs {
+        /// Concurrent dialogs to reach.
+        #[arg(long, default_value_t = 50_000)]
+        concurrent: u64,
+        /// Call rate while ramping up (calls/s).
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        #[arg(long, value_enum)]
+        sut: SutKind,
+        /// The ferrovox binary.
+        #[arg(long, value_name = "PATH")]
+        ferrovox: Option<PathBuf>,
+        /// The lab directory with kamailio/stateful.cfg and sipp/*.xml.
+        #[arg(long, value_name = "DIR")]
+        lab: Option<PathBuf>,
+    },
+}
+
+fn sut_paths(ferrovox: Option<PathBuf>, lab: Option<PathBuf>) -> anyhow::Result<SutPaths> {
+    let root = ferrovox_testkit::repo_root();
+    let exe = std::env::current_exe().context("locating this binary")?;
+    Ok(SutPaths {
+        lab: lab.unwrap_or_else(|| root.join("../shared/lab")),
+        ferrovox: ferrovox.unwrap_or_else(|| root.join("target/release/ferrovox")),
+        floor_relay: exe.with_file_name("floor-relay"),
+    })
+}
+
+fn sip_dialogs(concurrent: u64, rate: u32, sut: SutKind, paths: &SutPaths) -> anyhow::Result<()> {
+    let sysctl = tuning::raise();
+    let result = dialogs::measure(sut, concurrent, rate, paths);
+    tuning::restore(&sysctl);
+    let memory = result.map_err(anyhow::Error::msg)?;
+    println!(
+        "Machine: {}\n{}: {} of {} dialogs up; resident (PSS) {:.1} MiB idle, {:.1} MiB loaded; {} bytes per dialog",
+        Machine::describe().line(),
+        sut.name(),
+        memory.reached,
+        memory.wanted,
+        memory.idle_resident_bytes as f64 / 1_048_576.0,
+        memory.loaded_resident_bytes as f64 / 1_048_576.0,
+        memory
+            .bytes_per_dialog
+            .map_or_else(|| "–".into(), |b| format!("{b:.0}")),
+    );
+    println!("{}", serde_json::to_string(&memory)?);
+    Ok(())
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -60,17 +109,26 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let Command::Sip {
-        rates,
-        duration,
-        suts,
-        ferrovox,
-        lab,
-        out,
-    } = Cli::parse().command;
     if !sipp::sipp_installed() {
         bail!(sipp::SIPP_MISSING);
     }
+    let (rates, duration, suts, ferrovox, lab, out) = match Cli::parse().command {
+        Command::Sip {
+            rates,
+            duration,
+            suts,
+            ferrovox,
+            lab,
+            out,
+        } => (rates, duration, suts, ferrovox, lab, out),
+        Command::SipDialogs {
+            concurrent,
+            rate,
+            sut,
+            ferrovox,
+            lab,
+        } => return sip_dialogs(concurrent, rate, sut, &sut_paths(ferrovox, lab)?),
+    };
     let suts = if suts.is_empty() {
         vec![
             SutKind::Kamailio,
@@ -81,13 +139,7 @@ fn main() -> anyhow::Result<()> {
     } else {
         suts
     };
-    let root = ferrovox_testkit::repo_root();
-    let exe = std::env::current_exe().context("locating this binary")?;
-    let paths = SutPaths {
-        lab: lab.unwrap_or_else(|| root.join("../shared/lab")),
-        ferrovox: ferrovox.unwrap_or_else(|| root.join("target/release/ferrovox")),
-        floor_relay: exe.with_file_name("floor-relay"),
-    };
+    let paths = sut_paths(ferrovox, lab)?;
     let machine = Machine::describe();
     let sysctl = tuning::raise();
     for change in &sysctl {
