@@ -164,6 +164,7 @@ pub struct SessionReport {
     pub window_s: f64,
     pub generator_cpu: CpuTime,
     pub generator_cpu_cores: f64,
+    /// Generator CPU per packet it sent or received.
     pub generator_cpu_us_per_packet: f64,
     /// The relay's CPU over the window, when a sampler was given.
     pub relay_cpu: Option<CpuTime>,
@@ -179,7 +180,7 @@ impl SessionReport {
              sequence gaps {}, timestamp mismatches {}, SSRC changes {}, silent flows {}\n\
              jitter p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; delay p50 {} µs, p99 {} µs, max {} µs\n\
              send lateness p99 {} µs, max {} µs; {:.2} packets/sendmmsg, {:.2} packets/recvmmsg\n\
-             generator CPU {:.2} cores ({:.2} µs/packet: user {} ms, system {} ms over {:.2} s)",
+             generator CPU {:.2} cores ({:.2} µs per packet sent or received: user {} ms, system {} ms over {:.2} s)",
             self.calls,
             self.streams,
             if self.bidirectional {
@@ -281,6 +282,18 @@ fn v4(endpoint: crate::ng::RelayEndpoint) -> Result<SocketAddrV4, SessionError> 
     }
 }
 
+/// Deletes `calls`; returns how many deletes failed.
+fn delete_calls(ng: &mut NgClient, calls: &[Call]) -> usize {
+    let mut failures = 0;
+    for call in calls {
+        if let Err(error) = ng.delete(&call.call_id, &call.from_tag) {
+            failures += 1;
+            tracing::warn!(call = %call.call_id, %error, "delete failed");
+        }
+    }
+    failures
+}
+
 /// Runs a session; `relay_cpu` (if given) samples the relay's CPU at the window's edges.
 pub fn run(
     config: &SessionConfig,
@@ -317,13 +330,23 @@ pub fn run(
         let call_id = format!("rtpgen-{run_tag}-{call}");
         let from_tag = format!("a{call}");
         let to_tag = format!("b{call}");
-        let setup = |source| SessionError::Setup { call, source };
-        let relay_for_b = v4(ng
+        let negotiated = ng
             .offer(&call_id, &from_tag, addrs[a].into())
-            .map_err(setup)?)?;
-        let relay_for_a = v4(ng
-            .answer(&call_id, &from_tag, &to_tag, addrs[b].into())
-            .map_err(setup)?)?;
+            .and_then(|for_b| {
+                ng.answer(&call_id, &from_tag, &to_tag, addrs[b].into())
+                    .map(|for_a| (for_a, for_b))
+            })
+            .map_err(|source| SessionError::Setup { call, source })
+            .and_then(|(for_a, for_b)| Ok((v4(for_a)?, v4(for_b)?)));
+        let (relay_for_a, relay_for_b) = match negotiated {
+            Ok(endpoints) => endpoints,
+            Err(error) => {
+                // Leave the relay as it was: delete what was set up (and the half-made call).
+                let _ = ng.delete(&call_id, &from_tag);
+                delete_calls(&mut ng, &set_up);
+                return Err(error);
+            }
+        };
         let id = flows.len() as u32;
         flows.push(Flow::new(
             id,
@@ -446,13 +469,7 @@ pub fn run(
     })?;
     let (sent, received, warmup_sent, before, after, send_window) = outcome;
 
-    let mut delete_failures = 0;
-    for call in &set_up {
-        if let Err(error) = ng.delete(&call.call_id, &call.from_tag) {
-            delete_failures += 1;
-            tracing::warn!(call = %call.call_id, %error, "delete failed");
-        }
-    }
+    let delete_failures = delete_calls(&mut ng, &set_up);
 
     let mut sent_per_flow = vec![0u64; flows.len()];
     let mut lateness = Histogram::default();
