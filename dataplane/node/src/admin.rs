@@ -16,8 +16,8 @@ pub(crate) struct AdminState {
     pub bus: Arc<dyn Bus>,
     pub metrics: RenderMetrics,
     pub ng_alive: Arc<AtomicBool>,
-    /// The SIP UDP and TCP tasks; empty when SIP is off.
-    pub sip_alive: Vec<Arc<AtomicBool>>,
+    /// The SIP edge's counters and core heartbeats; `None` when SIP is off.
+    pub sip: Option<crate::sip::SipStatsHandle>,
 }
 
 pub(crate) async fn serve(
@@ -60,17 +60,13 @@ async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
         ("bus", Check::new(state.bus.kind(), state.bus.check().await)),
         ("ng", Check::new("udp", ng)),
     ];
-    if !state.sip_alive.is_empty() {
-        let sip: Result<(), &str> = if state
-            .sip_alive
-            .iter()
-            .all(|alive| alive.load(Ordering::Relaxed))
-        {
+    if let Some(sip) = &state.sip {
+        let cores: Result<(), &str> = if sip.cores_alive() {
             Ok(())
         } else {
-            Err("a SIP socket stopped")
+            Err("a SIP core stopped answering")
         };
-        checks.push(("sip", Check::new("udp+tcp", sip)));
+        checks.push(("sip", Check::new("proxy", cores)));
     }
     let readiness = Readiness::from_checks(checks);
     let status = if readiness.is_ready() {
@@ -82,6 +78,17 @@ async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    if let Some(sip) = &state.sip {
+        let stats = sip.stats();
+        metrics::counter!("ferrovox_sip_requests_total").absolute(stats.requests);
+        metrics::counter!("ferrovox_sip_responses_total").absolute(stats.responses);
+        metrics::counter!("ferrovox_sip_forwarded_total").absolute(stats.forwarded);
+        metrics::counter!("ferrovox_sip_dropped_malformed_total").absolute(stats.dropped_malformed);
+        metrics::counter!("ferrovox_sip_dropped_admission_total").absolute(stats.dropped_admission);
+        metrics::gauge!("ferrovox_sip_transactions").set(stats.active_transactions as f64);
+        metrics::gauge!("ferrovox_sip_dialogs").set(stats.active_dialogs as f64);
+        metrics::gauge!("ferrovox_sip_memory_bytes").set(stats.memory_bytes as f64);
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -17,8 +17,8 @@ pub struct NodeConfig {
     pub interface: IpAddr,
     /// UDP ports the relay allocates media ports from.
     pub rtp_ports: PortRange,
-    /// SIP on UDP and TCP at this address; `None` turns SIP off (a bare relay).
-    pub sip: Option<SocketAddr>,
+    /// The SIP edge (proxy, registrar, carrier routing); `None` turns SIP off (a bare relay).
+    pub sip: Option<crate::sip::SipEdgeConfig>,
 }
 
 /// An inclusive UDP port range such as `30000-60000`.

@@ -2,8 +2,9 @@
 //!
 //! Today a node serves its admin endpoints (`/health`, `/ready`, `/metrics`), answers
 //! rtpengine's ng control protocol on UDP and relays the RTP/RTCP of the calls it sets up
-//! ([`ng::relay_commands`] over `ferrovox-media`, sockets in `media_socket`), answers SIP on UDP and TCP as a stateless
-//! user-agent server of its own address ([`sip_edge`]), and serves its side of the bus
+//! ([`ng::relay_commands`] over `ferrovox-media`, sockets in `media_socket`), runs the SIP
+//! edge — a transaction-stateful proxy with registrar and carrier routing on the
+//! thread-per-core IO runtime ([`sip`]) — and serves its side of the bus
 //! (requests addressed to it, `node.started`/`node.stopped` events). The SIP proxy and the media server
 //! plug into this process as they arrive; the control plane reaches all of them only through
 //! `ferrovox-contract`.
@@ -14,8 +15,7 @@ mod media_socket;
 pub mod ng;
 mod ng_socket;
 mod rpc;
-mod sip_edge;
-mod sip_socket;
+pub mod sip;
 
 pub use config::{NodeConfig, PortRange};
 
@@ -45,6 +45,8 @@ pub enum NodeError {
         #[source]
         source: ferrovox_media::RelayError,
     },
+    #[error("cannot start SIP on sip.listen: {0}")]
+    Sip(#[from] sip::SipEdgeError),
     #[error("cannot serve requests on the bus: {0}")]
     Bus(#[from] ferrovox_contract::BusError),
 }
@@ -54,6 +56,7 @@ pub struct MediaNode {
     admin_addr: SocketAddr,
     ng_addr: SocketAddr,
     sip_addr: Option<SocketAddr>,
+    sip: Option<sip::SipEdge>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
     bus: Arc<dyn Bus>,
@@ -85,8 +88,8 @@ impl MediaNode {
                 addr: config.ng,
                 source,
             })?;
-        let sip = match config.sip {
-            Some(addr) => Some(bind_sip(addr).await?),
+        let sip = match &config.sip {
+            Some(edge) => Some(sip::SipEdge::start(edge.clone())?),
             None => None,
         };
         let relay = ferrovox_media::Relay::new(ferrovox_media::RelayConfig {
@@ -123,38 +126,15 @@ impl MediaNode {
             bus: bus.clone(),
             node_id: config.node_id.clone(),
         }));
-        let mut sip_addr = None;
-        let mut sip_alive = Vec::new();
-        if let Some((udp, tcp)) = sip {
-            sip_addr = udp.local_addr().ok();
-            // Per-process secret: To tags must not be predictable across nodes.
-            let salt = std::hash::BuildHasher::hash_one(
-                &std::collections::hash_map::RandomState::new(),
-                0u8,
-            );
-            let udp_alive = Arc::new(AtomicBool::new(true));
-            let tcp_alive = Arc::new(AtomicBool::new(true));
-            tasks.spawn(sip_socket::run_udp(
-                udp,
-                salt,
-                stopped.clone(),
-                udp_alive.clone(),
-            ));
-            tasks.spawn(sip_socket::run_tcp(
-                tcp,
-                salt,
-                stopped.clone(),
-                tcp_alive.clone(),
-            ));
-            sip_alive = vec![udp_alive, tcp_alive];
-        }
+        let sip_addr = sip.as_ref().and_then(sip::SipEdge::udp_addr);
+        let sip_stats = sip.as_ref().map(sip::SipEdge::stats_handle);
         tasks.spawn(admin::serve(
             admin_listener,
             admin::AdminState {
                 bus: bus.clone(),
                 metrics,
                 ng_alive,
-                sip_alive,
+                sip: sip_stats,
             },
             stopped,
         ));
@@ -179,6 +159,7 @@ impl MediaNode {
             admin_addr,
             ng_addr,
             sip_addr,
+            sip,
             stop,
             tasks,
             bus,
@@ -204,6 +185,12 @@ impl MediaNode {
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
+        if let Some(sip) = self.sip.take() {
+            let stopped = tokio::task::spawn_blocking(move || sip.shutdown()).await;
+            if let Ok(Err(error)) = stopped {
+                tracing::warn!(%error, "SIP edge did not stop cleanly");
+            }
+        }
         let event = Event::new(
             "node.stopped",
             self.config.node_id.as_str(),
@@ -214,25 +201,6 @@ impl MediaNode {
         }
         tracing::info!(node = %self.config.node_id, "media node stopped");
     }
-}
-
-/// SIP listens on UDP and TCP at one address; with port 0, TCP takes the port UDP got.
-async fn bind_sip(
-    addr: SocketAddr,
-) -> Result<(tokio::net::UdpSocket, tokio::net::TcpListener), NodeError> {
-    let error = |addr, source| NodeError::Bind {
-        setting: "sip.listen",
-        addr,
-        source,
-    };
-    let udp = tokio::net::UdpSocket::bind(addr)
-        .await
-        .map_err(|e| error(addr, e))?;
-    let bound = udp.local_addr().unwrap_or(addr);
-    let tcp = tokio::net::TcpListener::bind(bound)
-        .await
-        .map_err(|e| error(bound, e))?;
-    Ok((udp, tcp))
 }
 
 fn local_addr(actual: &std::io::Result<SocketAddr>, configured: SocketAddr) -> SocketAddr {

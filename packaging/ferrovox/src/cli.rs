@@ -39,6 +39,15 @@ pub enum Command {
         #[command(flatten)]
         media: MediaFlags,
     },
+    /// Run the SIP proxy alone: no database, no media relay, no control plane.
+    ///
+    /// With --next-hop it relays everything statefully with Record-Route to one hop (what a
+    /// minimal Kamailio `t_relay()` config does); otherwise it serves [sip] users, trunks and
+    /// carrier routes from the configuration file.
+    Proxy {
+        #[command(flatten)]
+        proxy: ProxyFlags,
+    },
     /// Run the control plane (REST API) without a media node.
     Control {
         #[command(flatten)]
@@ -58,6 +67,24 @@ pub struct ControlFlags {
 }
 
 #[derive(Debug, Args)]
+pub struct ProxyFlags {
+    /// Where to receive SIP: `udp:ADDR`, `tcp:ADDR` or `ADDR` (both); repeatable
+    /// (overrides sip.listen).
+    #[arg(long = "listen", value_name = "[udp:|tcp:]ADDR")]
+    pub listen: Vec<String>,
+    /// Relay every out-of-dialog request to this hop, e.g. sip:127.0.0.1:5080
+    /// (overrides sip.next_hop).
+    #[arg(long, value_name = "SIP-URI")]
+    pub next_hop: Option<String>,
+    /// IO backend: io-uring or portable (overrides sip.backend).
+    #[arg(long, value_name = "BACKEND")]
+    pub backend: Option<String>,
+    /// Core threads; 0 = one per CPU (overrides sip.threads).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
 pub struct MediaFlags {
     /// rtpengine ng control address, UDP (overrides media.ng).
     #[arg(long, value_name = "ADDR")]
@@ -74,7 +101,8 @@ pub struct MediaFlags {
     /// Node name on the bus (overrides media.node_id).
     #[arg(long, value_name = "NAME")]
     pub node_id: Option<String>,
-    /// SIP address for UDP and TCP, or `off` (overrides sip.listen).
+    /// SIP address for UDP and TCP, a list of udp:ADDR / tcp:ADDR, or `off`
+    /// (overrides sip.listen).
     #[arg(long, value_name = "ADDR|off")]
     pub sip: Option<String>,
 }
@@ -113,6 +141,24 @@ impl Cli {
             Command::Up { control, media } => (Some(control), Some(media)),
             Command::Media { media } => (None, Some(media)),
             Command::Control { control } => (Some(control), None),
+            Command::Proxy { proxy } => {
+                let listen = (!proxy.listen.is_empty()).then(|| proxy.listen.join(","));
+                overrides.extend(
+                    [
+                        flag("listen", &["sip", "listen"], listen),
+                        flag("next-hop", &["sip", "next_hop"], proxy.next_hop.clone()),
+                        flag("backend", &["sip", "backend"], proxy.backend.clone()),
+                        flag(
+                            "threads",
+                            &["sip", "threads"],
+                            proxy.threads.map(|n| n.to_string()),
+                        ),
+                    ]
+                    .into_iter()
+                    .flatten(),
+                );
+                (None, None)
+            }
             Command::Migrate | Command::Version => (None, None),
         };
         if let Some(control) = control {

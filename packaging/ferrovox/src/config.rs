@@ -5,9 +5,13 @@
 //! value came from: the file with its line and column, the environment variable, or the flag.
 
 use ferrovox_node::PortRange;
+use ferrovox_node::sip::{
+    Backend, Peer, SipEdgeConfig, SipUser, Transport, parse_listen, parse_next_hop,
+};
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -79,14 +83,50 @@ pub struct BusConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SipConfig {
-    /// SIP on UDP and TCP at this address, or `off` (a bare relay).
+    /// Where SIP is received: `ADDR` (UDP and TCP), a comma-separated list of `udp:ADDR` /
+    /// `tcp:ADDR`, or `off` (a bare relay).
     pub listen: SipListen,
+    /// IO backend: `io-uring` (production) or `portable` (epoll + recvmmsg).
+    pub backend: SipBackend,
+    /// Core threads running the proxy; 0 = one per CPU.
+    #[serde(deserialize_with = "count_or_text")]
+    pub threads: usize,
+    /// Digest realm, and a host name that designates this proxy.
+    pub realm: String,
+    /// Send every out-of-dialog request to this hop (`sip:IP:PORT[;transport=tcp]`), Request-URI
+    /// unchanged: a plain stateful relay, e.g. for benchmarks.
+    pub next_hop: Option<NextHop>,
+    /// Callers outside every trunk must authenticate as one of `users`.
+    pub require_auth: bool,
+    /// No response at all from a gateway within this: the next one is tried.
+    pub branch_response_timeout_ms: u64,
+    /// Ringing without an answer this long ends the call with 408.
+    pub invite_timeout_s: u64,
+    /// Phones' SIP accounts served by the registrar (`[[sip.users]]`).
+    pub users: Vec<SipUserConfig>,
+    /// Carrier gateways (`[[sip.gateways]]`).
+    pub gateways: Vec<ferrovox_routing::GatewayConfig>,
+    /// Prefix routes over the gateways, longest prefix first (`[[sip.routes]]`).
+    pub routes: Vec<ferrovox_routing::RouteConfig>,
+    /// Gateway OPTIONS probing (`[sip.health]`).
+    pub health: ferrovox_routing::HealthConfig,
+    /// Per-source request rate limiting (`[sip.pike]`).
+    pub pike: ferrovox_routing::PikeConfig,
+    /// Trunks recognised by source address; their requests need no digest (`[[sip.trunks]]`).
+    pub trunks: Vec<ferrovox_routing::TrunkConfig>,
 }
 
-/// An address, or `off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SipUserConfig {
+    pub username: String,
+    pub password: String,
+}
+
+/// The SIP listen list, or `off`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
-pub struct SipListen(pub Option<SocketAddr>);
+pub struct SipListen(pub Option<Vec<(Transport, SocketAddr)>>);
 
 impl TryFrom<String> for SipListen {
     type Error = String;
@@ -94,17 +134,103 @@ impl TryFrom<String> for SipListen {
         if text.eq_ignore_ascii_case("off") {
             return Ok(Self(None));
         }
+        parse_listen(&text)
+            .map(|listen| Self(Some(listen)))
+            .map_err(|e| format!("{e}; or \"off\""))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct SipBackend(pub Backend);
+
+impl TryFrom<String> for SipBackend {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
         text.parse()
-            .map(|addr| Self(Some(addr)))
-            .map_err(|_| format!("{text:?} is neither an address (e.g. 0.0.0.0:5060) nor \"off\""))
+            .map(Self)
+            .map_err(|e: ferrovox_node::sip::ParseBackendError| e.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct NextHop(pub Peer);
+
+impl TryFrom<String> for NextHop {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        parse_next_hop(&text).map(Self)
+    }
+}
+
+/// A count written as a TOML integer, or as text (environment variables and flags are text).
+fn count_or_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Count {
+        Number(usize),
+        Text(String),
+    }
+    match Count::deserialize(deserializer)? {
+        Count::Number(n) => Ok(n),
+        Count::Text(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("{text:?} is not a whole number"))),
     }
 }
 
 impl Default for SipConfig {
     fn default() -> Self {
         Self {
-            listen: SipListen(Some(SocketAddr::from(([0, 0, 0, 0], 5060)))),
+            listen: SipListen(Some(vec![
+                (Transport::Udp, SocketAddr::from(([0, 0, 0, 0], 5060))),
+                (Transport::Tcp, SocketAddr::from(([0, 0, 0, 0], 5060))),
+            ])),
+            backend: SipBackend(Backend::IoUring),
+            threads: 0,
+            realm: "ferrovox".into(),
+            next_hop: None,
+            require_auth: true,
+            branch_response_timeout_ms: 5000,
+            invite_timeout_s: 180,
+            users: Vec::new(),
+            gateways: Vec::new(),
+            routes: Vec::new(),
+            health: Default::default(),
+            pike: Default::default(),
+            trunks: Vec::new(),
         }
+    }
+}
+
+impl SipConfig {
+    /// The SIP edge this section describes, unless SIP is off.
+    pub fn edge(&self) -> Option<SipEdgeConfig> {
+        let listen = self.listen.0.clone()?;
+        let mut edge = SipEdgeConfig::new(listen);
+        edge.backend = self.backend.0;
+        edge.threads = self.threads;
+        edge.realm = self.realm.clone();
+        edge.next_hop = self.next_hop.map(|hop| hop.0);
+        edge.require_auth = self.require_auth;
+        edge.users = self
+            .users
+            .iter()
+            .map(|user| SipUser {
+                username: user.username.clone(),
+                password: user.password.clone(),
+            })
+            .collect();
+        edge.gateways = self.gateways.clone();
+        edge.routes = self.routes.clone();
+        edge.health = self.health;
+        edge.pike = self.pike;
+        edge.trunks = self.trunks.clone();
+        edge.branch_response_timeout = Duration::from_millis(self.branch_response_timeout_ms);
+        edge.invite_timeout = Duration::from_secs(self.invite_timeout_s);
+        Some(edge)
     }
 }
 
@@ -217,6 +343,10 @@ pub const ENVIRONMENT: &[(&str, &[&str])] = &[
     ("FERROVOX_MEDIA_INTERFACE", &["media", "interface"]),
     ("FERROVOX_MEDIA_RTP_PORTS", &["media", "rtp_ports"]),
     ("FERROVOX_SIP_LISTEN", &["sip", "listen"]),
+    ("FERROVOX_SIP_BACKEND", &["sip", "backend"]),
+    ("FERROVOX_SIP_THREADS", &["sip", "threads"]),
+    ("FERROVOX_SIP_REALM", &["sip", "realm"]),
+    ("FERROVOX_SIP_NEXT_HOP", &["sip", "next_hop"]),
 ];
 
 /// One override from the environment or a flag: where it came from, the key, the value.
@@ -379,9 +509,10 @@ mod tests {
         assert_eq!(config.control.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.media.ng.to_string(), "127.0.0.1:22222");
         assert_eq!(config.media.admin.to_string(), "127.0.0.1:9091");
+        let any: SocketAddr = "0.0.0.0:5060".parse().unwrap();
         assert_eq!(
             config.sip.listen,
-            SipListen(Some("0.0.0.0:5060".parse().unwrap()))
+            SipListen(Some(vec![(Transport::Udp, any), (Transport::Tcp, any)]))
         );
         assert_eq!(config.store_url(), "sqlite://ferrovox-data/ferrovox.db");
     }

@@ -30,7 +30,43 @@ pub async fn command(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Up { .. } => up(&config, true, true).await,
         Command::Control { .. } => up(&config, true, false).await,
         Command::Media { .. } => up(&config, false, true).await,
+        Command::Proxy { .. } => proxy(&config).await,
     }
+}
+
+/// `ferrovox proxy`: the SIP edge alone, until Ctrl-C or SIGTERM.
+async fn proxy(config: &Config) -> anyhow::Result<()> {
+    let edge_config = config
+        .sip
+        .edge()
+        .context("sip.listen is off: the proxy needs somewhere to listen")?;
+    let next_hop = edge_config.next_hop;
+    let edge = ferrovox_node::sip::SipEdge::start(edge_config).context("starting the SIP proxy")?;
+    let listen: Vec<String> = edge
+        .listen_addrs()
+        .iter()
+        .map(|(transport, addr)| format!("{}:{addr}", format!("{transport:?}").to_lowercase()))
+        .collect();
+    println!("ferrovox SIP proxy");
+    println!("  listening   {}", listen.join(", "));
+    println!("  backend     {}", edge.backend());
+    match next_hop {
+        Some(hop) => println!(
+            "  next hop    sip:{};transport={}",
+            hop.addr,
+            format!("{:?}", hop.transport).to_lowercase()
+        ),
+        None => println!("  routing     [sip] users, trunks and routes of the configuration"),
+    }
+    println!("Press Ctrl-C to stop.");
+    shutdown_signal().await;
+    let stats = edge.stats();
+    tokio::task::spawn_blocking(move || edge.shutdown())
+        .await
+        .context("stopping the SIP proxy")?
+        .context("stopping the SIP proxy")?;
+    tracing::info!(?stats, "SIP proxy stopped");
+    Ok(())
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
@@ -136,7 +172,7 @@ fn node_config(config: &Config) -> anyhow::Result<NodeConfig> {
         ng: config.media.ng,
         interface: config.media.interface,
         rtp_ports: config.media.rtp_ports,
-        sip: config.sip.listen.0,
+        sip: config.sip.edge(),
     })
 }
 
@@ -244,7 +280,7 @@ fn print_banner(
     if let Some(node) = node {
         match node.sip_addr() {
             Some(sip) => println!(
-                "  SIP            udp+tcp {sip}  (answers OPTIONS; call routing arrives with the SIP proxy)"
+                "  SIP            udp+tcp {sip}  (stateful proxy, registrar for [[sip.users]], [[sip.routes]] to carriers)"
             ),
             None => println!("  SIP            off"),
         }

@@ -1,0 +1,148 @@
+//! The node's SIP edge: the transaction-stateful proxy (`ferrovox-proxy`) with the registrar
+//! (`ferrovox-registrar`) and carrier routing (`ferrovox-routing`) as its policy, one proxy
+//! per core on the thread-per-core IO runtime (`ferrovox-runtime`, io_uring or portable).
+//!
+//! Nothing here touches tokio: the runtime's threads own the sockets; the admin endpoint reads
+//! the counters each core publishes once a second.
+
+mod config;
+mod policy;
+mod service;
+mod shared;
+
+pub use config::{SipEdgeConfig, SipUser, parse_listen, parse_next_hop};
+pub use ferrovox_runtime::{Backend, ParseBackendError};
+pub use ferrovox_sip::transaction::{Peer, Transport};
+pub use shared::SipConfigError;
+
+use ferrovox_proxy::ProxyConfig;
+use ferrovox_runtime::{Runtime, RuntimeConfig, RuntimeError};
+use service::ProxyService;
+use shared::Shared;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SipEdgeError {
+    #[error(transparent)]
+    Config(#[from] SipConfigError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+/// Totals over every core.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SipEdgeStats {
+    pub requests: u64,
+    pub responses: u64,
+    pub forwarded: u64,
+    pub dropped_malformed: u64,
+    pub dropped_admission: u64,
+    pub active_transactions: u64,
+    pub active_dialogs: u64,
+    pub memory_bytes: u64,
+}
+
+/// Reads a running edge's totals.
+#[derive(Clone)]
+pub struct SipStatsHandle(Arc<Shared>);
+
+impl SipStatsHandle {
+    pub fn stats(&self) -> SipEdgeStats {
+        let s = &self.0;
+        SipEdgeStats {
+            requests: s.total(|c| &c.requests),
+            responses: s.total(|c| &c.responses),
+            forwarded: s.total(|c| &c.forwarded),
+            dropped_malformed: s.total(|c| &c.dropped_malformed),
+            dropped_admission: s.total(|c| &c.dropped_admission),
+            active_transactions: s.total(|c| &c.active_transactions),
+            active_dialogs: s.total(|c| &c.active_dialogs),
+            memory_bytes: s.total(|c| &c.memory_bytes),
+        }
+    }
+
+    /// Every core ran its housekeeping recently (a stuck or dead core does not).
+    pub fn cores_alive(&self) -> bool {
+        self.0.cores_alive()
+    }
+}
+
+/// A running SIP edge.
+pub struct SipEdge {
+    runtime: Runtime,
+    shared: Arc<Shared>,
+}
+
+impl SipEdge {
+    pub fn start(config: SipEdgeConfig) -> Result<Self, SipEdgeError> {
+        let threads = match config.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let shared = Arc::new(Shared::new(&config, threads, Instant::now())?);
+        let salt = u64::from_le_bytes(shared::random_secret()[..8].try_into().unwrap_or([0x5e; 8]));
+        let mut aliases = vec![config.realm.clone()];
+        aliases.retain(|alias| !alias.is_empty());
+        let proxy_config = ProxyConfig {
+            aliases,
+            branch_salt: salt,
+            branch_response_timeout: config.branch_response_timeout,
+            invite_timeout: config.invite_timeout,
+            ..ProxyConfig::default()
+        };
+        let runtime_config = RuntimeConfig {
+            backend: config.backend,
+            threads,
+            listen: config.listen.clone(),
+            ..RuntimeConfig::default()
+        };
+        let for_cores = shared.clone();
+        let runtime = ferrovox_runtime::start(runtime_config, move |context| {
+            ProxyService::new(&context, for_cores.clone(), proxy_config.clone())
+        })?;
+        tracing::info!(
+            backend = %runtime.backend(),
+            threads,
+            listen = ?runtime.listen_addrs(),
+            "SIP edge started"
+        );
+        Ok(Self { runtime, shared })
+    }
+
+    pub fn listen_addrs(&self) -> &[(Transport, SocketAddr)] {
+        self.runtime.listen_addrs()
+    }
+
+    /// The UDP listen address, if any (where SIP is usually addressed).
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.listen_addrs()
+            .iter()
+            .find(|(transport, _)| *transport == Transport::Udp)
+            .map(|(_, addr)| *addr)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.runtime.backend()
+    }
+
+    pub fn stats(&self) -> SipEdgeStats {
+        self.stats_handle().stats()
+    }
+
+    /// Reads the totals while the edge runs (for the admin endpoint).
+    pub fn stats_handle(&self) -> SipStatsHandle {
+        SipStatsHandle(self.shared.clone())
+    }
+
+    pub fn runtime_stats(&self) -> ferrovox_runtime::RuntimeStats {
+        self.runtime.stats()
+    }
+
+    /// Stops every core thread and waits for them.
+    pub fn shutdown(self) -> Result<(), SipEdgeError> {
+        self.runtime.shutdown()?;
+        Ok(())
+    }
+}
