@@ -5,10 +5,12 @@
 //!   interface when the ng commands create a stream, and closes them when the call is
 //!   deleted. A bind failure becomes an ng error reply.
 //! - Packets: each media socket has a small reader task that copies datagrams into a
-//!   bounded channel; the media task hands them to [`ferrovox_media::Relay::handle_packet`]
-//!   with the node's clock and sends forwards with a non-blocking `send_to` on the socket of
-//!   `from_port` (a full socket buffer drops the packet and counts it). The relay is never
-//!   behind a `Mutex`: only the media task touches it.
+//!   bounded channel, with [`SRTP_MAX_OVERHEAD`] spare bytes after each for the trailer
+//!   SRTP protection adds; the media task hands them to
+//!   [`ferrovox_media::Relay::handle_datagram`] with the node's clock and sends forwards
+//!   with a non-blocking `send_to` on the socket of `from_port` (a full socket buffer drops
+//!   the packet and counts it). The relay is never behind a `Mutex`: only the media task
+//!   touches it.
 //! - Timers: the task sleeps until [`ferrovox_media::Relay::poll_timeout`], runs
 //!   `handle_timeout`, and drains the events: a media timeout deletes the call; timeouts and
 //!   DTMF are published on the bus (`call.media_timeout`, `call.final_timeout`, `call.dtmf`).
@@ -20,8 +22,8 @@
 use crate::ng::relay_commands::{MediaPorts, RelayCommands};
 use crate::ng_socket;
 use ferrovox_contract::{Bus, Event, NodeId};
-use ferrovox_media::Action;
 use ferrovox_media::ports::PortPair;
+use ferrovox_media::{Action, SRTP_MAX_OVERHEAD};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -37,11 +39,12 @@ pub(crate) const MAX_MEDIA_DATAGRAM: usize = 4096;
 /// Datagrams waiting for the media task before readers wait (UDP buffers absorb the rest).
 const INBOUND_QUEUE: usize = 4096;
 
-/// One received media datagram.
+/// One received media datagram: `data[..len]`, followed by room for an SRTP trailer.
 pub(crate) struct Inbound {
     port: u16,
     src: SocketAddr,
     data: Vec<u8>,
+    len: usize,
 }
 
 struct Open {
@@ -118,10 +121,14 @@ async fn read(socket: Arc<UdpSocket>, port: u16, inbound: mpsc::Sender<Inbound>)
     loop {
         match socket.recv_from(&mut buffer).await {
             Ok((length, src)) => {
+                let mut data = Vec::with_capacity(length + SRTP_MAX_OVERHEAD);
+                data.extend_from_slice(&buffer[..length]);
+                data.resize(length + SRTP_MAX_OVERHEAD, 0);
                 let datagram = Inbound {
                     port,
                     src,
-                    data: buffer[..length].to_vec(),
+                    data,
+                    len: length,
                 };
                 if inbound.send(datagram).await.is_err() {
                     return;
@@ -193,10 +200,11 @@ pub(crate) async fn run(task: MediaTask) {
 }
 
 fn relay_one(commands: &mut RelayCommands<MediaSockets>, datagram: &mut Inbound) {
-    let action = commands.relay_mut().handle_packet(
+    let action = commands.relay_mut().handle_datagram(
         datagram.port,
         datagram.src,
         &mut datagram.data,
+        datagram.len,
         Instant::now(),
     );
     match action {
@@ -236,5 +244,232 @@ fn drain_events(commands: &mut RelayCommands<MediaSockets>, bus: &Arc<dyn Bus>, 
                 tracing::warn!(%error, event = event.event_type, "could not publish call event");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The media task on real UDP sockets (127.0.0.1): ng over its socket, SRTP checked by
+    //! an SRTP implementation that shares no code with the node's ([`SrtpOracle`]).
+
+    use super::*;
+    use crate::ng::bencode::{self, Value};
+    use crate::ng::relay_commands::RelayCommands;
+    use crate::ng::srtp_oracle::SrtpOracle;
+    use ferrovox_contract::MemoryBus;
+    use ferrovox_media::{Relay, RelayConfig};
+    use ferrovox_sdp::SessionDescription;
+    use std::time::Duration;
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    struct Running {
+        ng: UdpSocket,
+        ng_addr: SocketAddr,
+        stop: watch::Sender<bool>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    async fn start(port_min: u16, port_max: u16) -> Running {
+        let interface: IpAddr = "127.0.0.1".parse().unwrap();
+        let relay = Relay::new(RelayConfig {
+            port_min,
+            port_max,
+            ..RelayConfig::default()
+        })
+        .unwrap();
+        let (sockets, inbound) = MediaSockets::new(interface);
+        let ng = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let ng_addr = ng.local_addr().unwrap();
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(MediaTask {
+            ng,
+            commands: RelayCommands::new(relay, interface, sockets),
+            inbound,
+            stop: stopped,
+            alive: Arc::new(AtomicBool::new(true)),
+            bus: Arc::new(MemoryBus::new()),
+            node_id: NodeId::new("srtp-test").unwrap(),
+        }));
+        Running {
+            ng: UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+            ng_addr,
+            stop,
+            task,
+        }
+    }
+
+    async fn ng(node: &Running, entries: &[(&str, &str)]) -> Value {
+        let mut datagram = b"k1 ".to_vec();
+        Value::dict(entries.iter().map(|(k, v)| (*k, Value::bytes(v)))).encode(&mut datagram);
+        node.ng.send_to(&datagram, node.ng_addr).await.unwrap();
+        let mut buffer = vec![0u8; 65_536];
+        let (n, _) = tokio::time::timeout(WAIT, node.ng.recv_from(&mut buffer))
+            .await
+            .expect("ng reply")
+            .unwrap();
+        bencode::decode(buffer[..n].strip_prefix(b"k1 ").unwrap()).unwrap()
+    }
+
+    fn sdp_of(reply: &Value) -> SessionDescription {
+        assert_eq!(
+            reply.get("result").and_then(Value::as_str),
+            Some("ok"),
+            "{reply:?}"
+        );
+        let Some(Value::Bytes(sdp)) = reply.get("sdp") else {
+            panic!("no sdp in {reply:?}")
+        };
+        SessionDescription::parse(sdp).unwrap()
+    }
+
+    fn rtp(seq: u16, ssrc: u32) -> Vec<u8> {
+        let mut p = vec![0x80, 0];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend((0..160).map(|i: u16| (i.wrapping_mul(7) ^ seq) as u8));
+        p
+    }
+
+    async fn receive(socket: &UdpSocket) -> Vec<u8> {
+        let mut buffer = [0u8; 2048];
+        let (n, _) = tokio::time::timeout(WAIT, socket.recv_from(&mut buffer))
+            .await
+            .expect("a relayed packet")
+            .unwrap();
+        buffer[..n].to_vec()
+    }
+
+    #[tokio::test]
+    async fn plain_caller_and_sdes_callee_over_udp() {
+        let node = start(48800, 48899).await;
+        let caller = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let callee = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let caller_rtcp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let callee_rtcp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = |s: &UdpSocket| s.local_addr().unwrap().port();
+        let (caller_port, callee_port) = (port(&caller), port(&callee));
+        let (caller_rtcp_port, callee_rtcp_port) = (port(&caller_rtcp), port(&callee_rtcp));
+        let caller_sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {caller_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
+             a=rtcp:{caller_rtcp_port}\r\n"
+        );
+        let offer = ng(
+            &node,
+            &[
+                ("command", "offer"),
+                ("call-id", "srtp-udp"),
+                ("from-tag", "a"),
+                ("transport-protocol", "RTP/SAVP"),
+                ("sdp", &caller_sdp),
+            ],
+        )
+        .await;
+        let to_callee = sdp_of(&offer);
+        assert_eq!(to_callee.media[0].proto, "RTP/SAVP");
+        let node_key = to_callee.media[0]
+            .crypto()
+            .find(|c| c.suite == "AES_CM_128_HMAC_SHA1_80")
+            .expect("an AES_CM_128_HMAC_SHA1_80 line");
+        let (node_tag, node_key) = (node_key.tag, node_key.keys[0].key_salt_bytes().unwrap());
+
+        // The callee's own key: 30 bytes, base64 "MDEy...".
+        let callee_key: Vec<u8> = (b'0'..).take(30).collect();
+        let callee_b64 = "MDEyMzQ1Njc4OTo7PD0+P0BBQkNERUZHSElKS0xN";
+        let callee_sdp = format!(
+            "v=0\r\no=- 2 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {callee_port} RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
+             a=rtcp:{callee_rtcp_port}\r\na=crypto:{node_tag} AES_CM_128_HMAC_SHA1_80 inline:{callee_b64}\r\n"
+        );
+        let answer = ng(
+            &node,
+            &[
+                ("command", "answer"),
+                ("call-id", "srtp-udp"),
+                ("from-tag", "a"),
+                ("to-tag", "b"),
+                ("sdp", &callee_sdp),
+            ],
+        )
+        .await;
+        let to_caller = sdp_of(&answer);
+        assert_eq!(to_caller.media[0].proto, "RTP/AVP");
+        assert_eq!(to_caller.media[0].crypto().count(), 0);
+        let (caller_facing, callee_facing) = (to_caller.media[0].port, to_callee.media[0].port);
+
+        // A -> B: plain RTP in, SRTP out that the independent implementation decrypts
+        // and authenticates with the key the offer announced.
+        let toward_callee = SrtpOracle::new(&node_key, 10);
+        for seq in 100..120 {
+            let sent = rtp(seq, 0xa11ce);
+            caller
+                .send_to(&sent, ("127.0.0.1", caller_facing))
+                .await
+                .unwrap();
+            let got = receive(&callee).await;
+            assert_eq!(got.len(), sent.len() + 10, "80-bit tag");
+            assert_ne!(got[12..172], sent[12..], "payload encrypted");
+            assert_eq!(
+                toward_callee.unprotect_rtp(&got, 0),
+                Some(sent),
+                "seq {seq}"
+            );
+        }
+        // B -> A: SRTP under the callee's key in, plain RTP out.
+        let from_callee = SrtpOracle::new(&callee_key, 10);
+        for seq in 7..27 {
+            let sent = rtp(seq, 0xb0b);
+            let srtp = from_callee.protect_rtp(&sent, 0);
+            callee
+                .send_to(&srtp, ("127.0.0.1", callee_facing))
+                .await
+                .unwrap();
+            assert_eq!(receive(&caller).await, sent, "seq {seq}");
+        }
+        // SRTCP from B reaches A as RTCP; A's RTCP reaches B as SRTCP.
+        let report = [
+            0x81, 201, 0, 7, 0, 0, 0x0b, 0x0b, 0, 0x0a, 0x11, 0xce, 0, 0, 0, 0, 0, 0, 0, 119, 0, 0,
+            0, 3, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        let srtcp = from_callee.protect_rtcp(&report, 1);
+        callee_rtcp
+            .send_to(&srtcp, ("127.0.0.1", callee_facing + 1))
+            .await
+            .unwrap();
+        assert_eq!(receive(&caller_rtcp).await, report.to_vec());
+        caller_rtcp
+            .send_to(&report, ("127.0.0.1", caller_facing + 1))
+            .await
+            .unwrap();
+        let got = receive(&callee_rtcp).await;
+        assert_eq!(got.len(), report.len() + 14, "E|index and an 80-bit tag");
+        let (plain, _index) = toward_callee.unprotect_rtcp(&got).expect("authentic SRTCP");
+        assert_eq!(plain, report.to_vec());
+
+        // A forged packet from B is dropped, and counted as an error.
+        let mut forged = from_callee.protect_rtp(&rtp(27, 0xb0b), 0);
+        forged[30] ^= 0xff;
+        callee
+            .send_to(&forged, ("127.0.0.1", callee_facing))
+            .await
+            .unwrap();
+        let mut buffer = [0u8; 2048];
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), caller.recv_from(&mut buffer))
+                .await
+                .is_err(),
+            "the forged packet must not reach the caller"
+        );
+        let query = ng(&node, &[("command", "query"), ("call-id", "srtp-udp")]).await;
+        let total = query
+            .get("totals")
+            .and_then(|t| t.get("RTP"))
+            .and_then(|t| t.get("errors"));
+        assert_eq!(total, Some(&Value::Integer(1)), "{query:?}");
+
+        let _ = node.stop.send(true);
+        let _ = node.task.await;
     }
 }

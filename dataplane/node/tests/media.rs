@@ -451,12 +451,12 @@ async fn bad_input_gets_error_replies_and_the_node_keeps_serving() {
             ("command", s("offer")),
             ("call-id", s("b1")),
             ("from-tag", s("a")),
-            ("transport-protocol", s("RTP/SAVP")),
+            ("transport-protocol", s("UDP/TLS/RTP/SAVP")),
             ("sdp", s(&sdp("127.0.0.1", "127.0.0.1", 5000, ""))),
         ])
         .await;
     assert!(
-        error_reason(&srtp).contains("SRTP is not implemented"),
+        error_reason(&srtp).contains("DTLS-SRTP is not implemented"),
         "{srtp:?}"
     );
     let wrong_type = ng

@@ -12,6 +12,8 @@
 
 pub mod bencode;
 pub mod relay_commands;
+#[cfg(test)]
+pub(crate) mod srtp_oracle;
 
 use bencode::Value;
 use std::time::Instant;

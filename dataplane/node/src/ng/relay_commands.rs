@@ -18,18 +18,34 @@
 //!   only replaced when `replace` asks for it (media-level `c=` lines win over them).
 //! - Flags: `replace` (`origin`, `session-connection`), `ICE` (`remove`; the default also
 //!   removes ICE, since candidates would bypass the relay; `force` and the like are refused:
-//!   the node has no ICE agent), `rtcp-mux` (`offer`, `accept`, `demux`, `reject`), `SDES`
-//!   (`off` and friends; `a=crypto` lines are always removed from plain RTP sections),
-//!   `transport-protocol` (`RTP/AVP`, `RTP/AVPF`), `flags: strict-source`, `direction`
-//!   (accepted: the node has one interface, so every logical direction maps to it),
-//!   `via-branch` (accepted; forking is not tracked, the latest answer's `to-tag` wins).
+//!   the node has no ICE agent), `rtcp-mux` (`offer`, `accept`, `demux`, `reject`),
+//!   `flags: strict-source`, `direction` (accepted: the node has one interface, so every
+//!   logical direction maps to it), `via-branch` (accepted; forking is not tracked, the
+//!   latest answer's `to-tag` wins).
+//! - SRTP with SDES keys (RFC 3711, RFC 4568), per side, on the relay's
+//!   [`ferrovox_media::srtp`]: an endpoint whose `m=` line is `RTP/SAVP` or `RTP/SAVPF`
+//!   speaks SRTP with the node. `transport-protocol` (`RTP/AVP`, `RTP/AVPF`, `RTP/SAVP`,
+//!   `RTP/SAVPF`) sets the protocol of the offer sent on; without it the offered protocol
+//!   is kept, so an SDES offer stays SDES on the other side, re-keyed. Toward an SRTP side
+//!   the node offers one `a=crypto` line per suite (tags 1, 2, ...:
+//!   `AES_CM_128_HMAC_SHA1_80`, `AES_CM_128_HMAC_SHA1_32`), each with a fresh random key;
+//!   an SDES offerer is answered on its first usable line (same tag and suite) with the
+//!   node's own key. The answer sent back always has the offerer's protocol. Keys are kept
+//!   across re-offers, so descriptions (and `o=` versions) stay stable. `SDES` flags:
+//!   `off` (also `no`, `disable`: no keys offered, so an SRTP target is an error),
+//!   `no-<suite>` and `only-<suite>` filter the offered suites; others are ignored.
+//!   Usable lines have one `inline` key, no MKI and no session parameters (`KDR=0`
+//!   aside). SRTP packets that fail authentication or replay checks are dropped and show up
+//!   in the `errors` of `query`.
 //! - `delete` removes the whole call at once (no `delete-delay`) and replies with its final
 //!   statistics, in the form of `query`.
 //! - Relay events: a media timeout deletes the call, a final timeout forgets it
 //!   ([`RelayCommands::handle_event`]).
 //!
 //! Not implemented (an error reply names the missing feature rather than pretending):
-//! SRTP (`RTP/SAVP`, `RTP/SAVPF`, DTLS in either direction), ICE termination. Not
+//! DTLS-SRTP (`UDP/TLS/RTP/SAVP(F)` in either direction), ICE termination; SDES session
+//! parameters (`UNENCRYPTED_SRTCP` etc.), MKI, AES-256/GCM/F8 suites, rtpengine's
+//! `SDES-pad`, `SDES-static`, `SDES-nonew` and the like (ignored). Not
 //! implemented and ignored: non-RTP media (`m=image` T.38 etc.) is rejected with port 0 in
 //! the SDP sent on; codec manipulation flags; media recording; per-branch forking;
 //! multiple interfaces.
@@ -37,12 +53,14 @@
 use super::bencode::Value;
 use super::{Commands, error_reply};
 use ferrovox_media::ports::PortPair;
-use ferrovox_media::{CallId, Event, LegId, Relay, RelayError, StreamId, StreamOptions};
-use ferrovox_sdp::attribute::Attribute;
+use ferrovox_media::{
+    CallId, Event, LegId, Relay, RelayError, SrtpKey, SrtpKeys, SrtpSuite, StreamId, StreamOptions,
+};
+use ferrovox_sdp::attribute::{Attribute, Crypto};
 use ferrovox_sdp::origin::{OriginTracker, Side};
 use ferrovox_sdp::rewrite::{
-    AddressRewrite, RtcpEndpoint, remove_crypto, remove_ice, rewrite_addresses, set_media_endpoint,
-    set_rtcp_mux,
+    AddressRewrite, RtcpEndpoint, add_crypto, remove_crypto, remove_ice, rewrite_addresses,
+    set_media_endpoint, set_rtcp_mux,
 };
 use ferrovox_sdp::{MediaDescription, SessionDescription};
 use std::collections::BTreeMap;
@@ -84,8 +102,19 @@ pub enum NgError {
     UnknownTag(String),
     #[error("Failed to parse SDP: {0}")]
     Sdp(#[from] ferrovox_sdp::ParseError),
-    #[error("Unsupported transport protocol '{0}': SRTP is not implemented on this node")]
-    Srtp(String),
+    #[error("Unsupported transport protocol '{0}': DTLS-SRTP is not implemented on this node")]
+    Dtls(String),
+    #[error(
+        "No usable SDES crypto suite on media {0}: this node supports AES_CM_128_HMAC_SHA1_80 \
+         and AES_CM_128_HMAC_SHA1_32 with one inline key, no MKI and no session parameters"
+    )]
+    NoCrypto(usize),
+    #[error("Media {0} is to be SRTP but SDES offers no crypto suite (SDES off or all filtered)")]
+    NoSdes(usize),
+    #[error("The answer's a=crypto on media {0} matches no crypto line offered")]
+    CryptoMismatch(usize),
+    #[error("Could not write a=crypto: {0}")]
+    CryptoLine(#[from] ferrovox_sdp::RewriteError),
     #[error("ICE '{0}' is not supported: this node has no ICE agent (use ICE=remove)")]
     Ice(String),
     #[error("Answer has {answer} media sections but the offer had {offer}")]
@@ -115,11 +144,20 @@ struct NgLeg {
     mux: Vec<bool>,
     /// `m=` media type and protocol, by index (for `query`).
     media: Vec<(String, String)>,
+    /// SDES keys toward and from the endpoint, by `m=` index.
+    sdes: Vec<Sdes>,
 }
 
 impl NgLeg {
     fn stream(&self, index: usize) -> Option<StreamId> {
         self.streams.get(index).copied().flatten()
+    }
+
+    fn sdes_mut(&mut self, index: usize) -> &mut Sdes {
+        if self.sdes.len() <= index {
+            self.sdes.resize(index + 1, Sdes::default());
+        }
+        &mut self.sdes[index]
     }
 
     fn set(&mut self, index: usize, stream: StreamId, mux: bool, m: &MediaDescription) {
@@ -132,6 +170,135 @@ impl NgLeg {
         self.mux[index] = mux;
         self.media[index] = (m.media.clone(), m.proto.clone());
     }
+}
+
+/// SDES state of one endpoint's media section (RFC 4568): the endpoint speaks
+/// SRTP with the node when its `m=` protocol is `RTP/SAVP` or `RTP/SAVPF`.
+#[derive(Debug, Clone, Default)]
+struct Sdes {
+    secure: bool,
+    /// The node's `a=crypto` lines toward the endpoint (tag, key): every
+    /// suite offered, or the one answered.
+    local: Vec<(u32, SrtpKey)>,
+    /// The key the node protects with toward the endpoint: the one the
+    /// endpoint chose, or until it answers, the first offered.
+    outbound: Option<SrtpKey>,
+    /// The endpoint's own `a=crypto` (tag, key): what it protects with.
+    remote: Option<(u32, SrtpKey)>,
+}
+
+impl Sdes {
+    /// The node's key for `suite`: the one already handed to the endpoint
+    /// (descriptions stay stable across re-offers), else a fresh one.
+    fn key_for(&self, suite: SrtpSuite) -> SrtpKey {
+        self.local
+            .iter()
+            .map(|(_, k)| k)
+            .chain(&self.outbound)
+            .find(|k| k.suite() == suite)
+            .cloned()
+            .unwrap_or_else(|| SrtpKey::random(suite))
+    }
+
+    /// The endpoint is the offerer: answer its chosen line with our key.
+    fn answer_offerer(&mut self, tag: u32, theirs: SrtpKey) {
+        let ours = self.key_for(theirs.suite());
+        self.secure = true;
+        self.local = vec![(tag, ours.clone())];
+        self.outbound = Some(ours);
+        self.remote = Some((tag, theirs));
+    }
+
+    /// The endpoint is offered `suites` (tags 1, 2, ...); its own key stays
+    /// until its answer.
+    fn offer_suites(&mut self, suites: &[SrtpSuite]) {
+        let local: Vec<(u32, SrtpKey)> = (1..)
+            .zip(suites)
+            .map(|(tag, suite)| (tag, self.key_for(*suite)))
+            .collect();
+        let chosen = self
+            .outbound
+            .as_ref()
+            .and_then(|o| local.iter().find(|(_, k)| k == o))
+            .or(local.first())
+            .map(|(_, k)| k.clone());
+        self.secure = true;
+        self.local = local;
+        self.outbound = chosen;
+    }
+
+    /// The endpoint answered an offer with `crypto`: the line must name one
+    /// of ours by tag and suite.
+    fn accept_answer(&mut self, index: usize, crypto: &[Crypto]) -> Result<(), NgError> {
+        let (tag, ours, theirs) = crypto
+            .iter()
+            .find_map(|c| {
+                let theirs = usable_key(c)?;
+                let (tag, ours) = self
+                    .local
+                    .iter()
+                    .find(|(tag, k)| *tag == c.tag && k.suite() == theirs.suite())?;
+                Some((*tag, ours.clone(), theirs))
+            })
+            .ok_or(NgError::CryptoMismatch(index))?;
+        self.secure = true;
+        self.local = vec![(tag, ours.clone())];
+        self.outbound = Some(ours);
+        self.remote = Some((tag, theirs));
+        Ok(())
+    }
+
+    /// What the relay needs: `None` for plain RTP.
+    fn keys(&self) -> Option<SrtpKeys> {
+        self.secure.then(|| SrtpKeys {
+            inbound: self.remote.as_ref().map(|(_, k)| k.clone()),
+            outbound: self.outbound.clone(),
+        })
+    }
+
+    /// Writes the node's `a=crypto` lines into a section going to the endpoint.
+    fn write(&self, m: &mut MediaDescription) -> Result<(), NgError> {
+        remove_crypto(m);
+        if self.secure {
+            for (tag, key) in &self.local {
+                add_crypto(m, Crypto::inline(*tag, key.suite().name(), &key.inline()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The key of an `a=crypto` line this node can use: a supported suite, one
+/// `inline` key of the right length, no MKI, no session parameters (or the
+/// default `KDR=0`).
+fn usable_key(c: &Crypto) -> Option<SrtpKey> {
+    let suite = SrtpSuite::from_name(&c.suite)?;
+    let [key] = c.keys.as_slice() else {
+        return None;
+    };
+    if !key.method.eq_ignore_ascii_case("inline")
+        || key.mki.is_some()
+        || c.session_params.iter().any(|p| p != "KDR=0")
+    {
+        return None;
+    }
+    SrtpKey::from_inline(suite, &key.key_salt).ok()
+}
+
+/// The first usable `a=crypto` line of an SDES section (tag, key).
+fn chosen_crypto(m: &MediaDescription) -> Option<(u32, SrtpKey)> {
+    m.crypto().find_map(|c| usable_key(c).map(|k| (c.tag, k)))
+}
+
+/// Whether a protocol is SRTP keyed by SDES (`RTP/SAVP`, `RTP/SAVPF`).
+fn is_sdes_proto(proto: &str) -> bool {
+    proto.eq_ignore_ascii_case("RTP/SAVP") || proto.eq_ignore_ascii_case("RTP/SAVPF")
+}
+
+/// Whether a protocol is DTLS-SRTP (`UDP/TLS/RTP/SAVP(F)` and the like).
+fn is_dtls_proto(proto: &str) -> bool {
+    let upper = proto.to_ascii_uppercase();
+    upper.contains("TLS") || upper.starts_with("DCCP")
 }
 
 #[derive(Debug)]
@@ -278,7 +445,7 @@ impl<P: MediaPorts> RelayCommands<P> {
         };
         let flags = Flags::parse(message)?;
         let received = SessionDescription::parse(sdp)?;
-        check_transport(&received, &flags)?;
+        check_transport(&received)?;
 
         let relayed: Vec<Option<StreamOptions>> = received
             .media
@@ -291,6 +458,24 @@ impl<P: MediaPorts> RelayCommands<P> {
             .iter()
             .map(|m| m.rtcp_mux() && !flags.mux_reject)
             .collect();
+        // SDES, checked before anything changes: the offerer's key for each SRTP
+        // section, and suites to offer wherever the section sent on is SRTP.
+        let mut offerer_crypto = Vec::with_capacity(received.media.len());
+        for (i, m) in received.media.iter().enumerate() {
+            let crypto = if relayed[i].is_some() && is_sdes_proto(&m.proto) {
+                Some(chosen_crypto(m).ok_or(NgError::NoCrypto(i))?)
+            } else {
+                None
+            };
+            offerer_crypto.push(crypto);
+            if relayed[i].is_some()
+                && is_sdes_proto(flags.target_proto(&m.proto))
+                && flags.offered_suites().is_empty()
+            {
+                return Err(NgError::NoSdes(i));
+            }
+        }
+        let suites = flags.offered_suites();
 
         let existing = self.calls.contains_key(call_id);
         let (offerer, answerer) = if existing {
@@ -334,6 +519,7 @@ impl<P: MediaPorts> RelayCommands<P> {
                 streams: Vec::new(),
                 mux: Vec::new(),
                 media: Vec::new(),
+                sdes: Vec::new(),
             };
             self.calls.insert(
                 call_id.to_owned(),
@@ -381,6 +567,33 @@ impl<P: MediaPorts> RelayCommands<P> {
                     );
                     let offered = received.media[i].rtcp_mux();
                     set_rtcp_mux(m, (offered && !flags.mux_demux) || flags.mux_offer);
+
+                    // The offerer's side: its key decrypts what it sends; ours, in the
+                    // answer it gets, encrypts what it receives.
+                    let offerer_sdes = call.legs[offerer].sdes_mut(i);
+                    match &offerer_crypto[i] {
+                        Some((tag, theirs)) => offerer_sdes.answer_offerer(*tag, theirs.clone()),
+                        None => *offerer_sdes = Sdes::default(),
+                    }
+                    if let Some(ours) = call.legs[offerer].stream(i) {
+                        let keys = call.legs[offerer].sdes_mut(i).keys();
+                        self.relay.set_srtp(ours, keys.as_ref())?;
+                    }
+                    // The answerer's side: SRTP if the protocol sent on says so.
+                    let target = flags.target_proto(&received.media[i].proto).to_owned();
+                    let answerer_sdes = call.legs[answerer].sdes_mut(i);
+                    if is_sdes_proto(&target) {
+                        answerer_sdes.offer_suites(&suites);
+                    } else {
+                        *answerer_sdes = Sdes::default();
+                    }
+                    answerer_sdes.write(m)?;
+                    let keys = answerer_sdes.keys();
+                    self.relay.set_srtp(stream, keys.as_ref())?;
+                    m.proto.clone_from(&target);
+                    if let Some(media) = call.legs[answerer].media.get_mut(i) {
+                        media.1 = target;
+                    }
                 }
                 _ => m.port = 0,
             }
@@ -470,7 +683,7 @@ impl<P: MediaPorts> RelayCommands<P> {
             ));
         }
         let received = SessionDescription::parse(sdp)?;
-        check_transport(&received, &flags)?;
+        check_transport(&received)?;
         let offered = call.legs[offerer].streams.len();
         if received.media.len() > offered.max(call.legs[answerer].streams.len()) {
             return Err(NgError::MediaCount {
@@ -488,6 +701,16 @@ impl<P: MediaPorts> RelayCommands<P> {
                 );
             }
             call.legs[answerer].tag = Some(to_tag.to_owned());
+        }
+
+        // An SRTP answer must take one of the node's crypto lines; checked before
+        // anything changes.
+        for (i, m) in received.media.iter().enumerate() {
+            if relayable(m) && is_sdes_proto(&m.proto) && call.legs[answerer].stream(i).is_some() {
+                let crypto: Vec<Crypto> = m.crypto().cloned().collect();
+                let mut trial = call.legs[answerer].sdes_mut(i).clone();
+                trial.accept_answer(i, &crypto)?;
+            }
         }
 
         let mut out = received.clone();
@@ -511,11 +734,29 @@ impl<P: MediaPorts> RelayCommands<P> {
             self.relay.set_rtcp_mux(theirs, mux)?;
             self.relay
                 .set_telephone_event(theirs, options.telephone_event_pt)?;
+            if accepted {
+                // The answerer's key, and which of ours it took.
+                let answerer_sdes = call.legs[answerer].sdes_mut(i);
+                if is_sdes_proto(&m.proto) {
+                    let crypto: Vec<Crypto> = m.crypto().cloned().collect();
+                    answerer_sdes.accept_answer(i, &crypto)?;
+                } else {
+                    *answerer_sdes = Sdes::default();
+                }
+                let keys = answerer_sdes.keys();
+                self.relay.set_srtp(theirs, keys.as_ref())?;
+            }
             call.legs[answerer].set(i, theirs, mux, m);
             if !accepted {
                 out.media[i].port = 0;
                 continue;
             }
+            // Toward the offerer: the protocol it offered, with the key the node
+            // answered it with when that is SRTP.
+            if let Some((_, proto)) = call.legs[offerer].media.get(i) {
+                out.media[i].proto.clone_from(proto);
+            }
+            call.legs[offerer].sdes_mut(i).write(&mut out.media[i])?;
             let pair = self.relay.local_ports(ours)?;
             let rtcp = if call.legs[offerer].mux.get(i).copied().unwrap_or(false) {
                 RtcpEndpoint::Muxed
@@ -758,8 +999,14 @@ struct Flags {
     mux_demux: bool,
     mux_reject: bool,
     strict_source: bool,
-    /// `transport-protocol`, if given.
-    transport: Option<String>,
+    /// `transport-protocol`, if given: the `m=` protocol of the SDP sent on.
+    transport: Option<&'static str>,
+    /// `SDES: off` (also `no`, `disable`): never offer SDES keys.
+    sdes_off: bool,
+    /// `SDES: no-<suite>`: suites left out of offers.
+    sdes_excluded: Vec<SrtpSuite>,
+    /// `SDES: only-<suite>`: if any, the only suites offered.
+    sdes_only: Vec<SrtpSuite>,
 }
 
 impl Flags {
@@ -790,8 +1037,21 @@ impl Flags {
                 other => return Err(NgError::Invalid("rtcp-mux", other.to_owned())),
             }
         }
-        // SDES: no SRTP, so nothing is ever offered; `off` and the suite filters agree.
-        strings(message, "SDES")?;
+        for item in strings(message, "SDES")? {
+            let lower = item.to_ascii_lowercase();
+            if matches!(lower.as_str(), "off" | "no" | "disable" | "disabled") {
+                flags.sdes_off = true;
+            } else if let Some(suite) = lower.strip_prefix("no-") {
+                flags.sdes_excluded.extend(SrtpSuite::from_name(suite));
+            } else if let Some(suite) = lower.strip_prefix("only-") {
+                match SrtpSuite::from_name(suite) {
+                    Some(suite) => flags.sdes_only.push(suite),
+                    None => return Err(NgError::Invalid("SDES", item)),
+                }
+            } else {
+                tracing::debug!(sdes = item, "SDES flag ignored");
+            }
+        }
         // One interface: every logical direction is anchored on it.
         strings(message, "direction")?;
         optional(message, "via-branch")?;
@@ -800,24 +1060,51 @@ impl Flags {
                 flags.strict_source = true;
             }
         }
-        flags.transport = optional(message, "transport-protocol")?.map(str::to_owned);
+        if let Some(target) = optional(message, "transport-protocol")? {
+            let known = ["RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF"];
+            flags.transport = Some(
+                known
+                    .into_iter()
+                    .find(|p| p.eq_ignore_ascii_case(target))
+                    .ok_or_else(|| {
+                        if is_dtls_proto(target) {
+                            NgError::Dtls(target.to_owned())
+                        } else {
+                            NgError::Invalid("transport-protocol", target.to_owned())
+                        }
+                    })?,
+            );
+        }
         Ok(flags)
+    }
+
+    /// The suites offered to an SDES endpoint, in the node's order of preference.
+    fn offered_suites(&self) -> Vec<SrtpSuite> {
+        if self.sdes_off {
+            return Vec::new();
+        }
+        SrtpSuite::ALL
+            .into_iter()
+            .filter(|s| !self.sdes_excluded.contains(s))
+            .filter(|s| self.sdes_only.is_empty() || self.sdes_only.contains(s))
+            .collect()
+    }
+
+    /// The `m=` protocol of a section sent on: `transport-protocol`, or the one
+    /// received (an SDES offer stays SDES, re-keyed by the node).
+    fn target_proto<'a>(&self, received: &'a str) -> &'a str {
+        self.transport.unwrap_or(received)
     }
 }
 
-/// Refuses what would need SRTP: a secure target protocol, or a secure input section.
-fn check_transport(sdp: &SessionDescription, flags: &Flags) -> Result<(), NgError> {
-    if let Some(target) = &flags.transport
-        && !matches!(target.as_str(), "RTP/AVP" | "RTP/AVPF")
-    {
-        return Err(NgError::Srtp(target.clone()));
-    }
+/// Refuses what would need DTLS-SRTP (SDES-keyed SRTP is relayed).
+fn check_transport(sdp: &SessionDescription) -> Result<(), NgError> {
     match sdp
         .media
         .iter()
-        .find(|m| !m.is_rejected() && m.proto.to_ascii_uppercase().contains("SAVP"))
+        .find(|m| !m.is_rejected() && is_dtls_proto(&m.proto))
     {
-        Some(m) => Err(NgError::Srtp(m.proto.clone())),
+        Some(m) => Err(NgError::Dtls(m.proto.clone())),
         None => Ok(()),
     }
 }
@@ -887,6 +1174,7 @@ fn anchor(sdp: &mut SessionDescription, interface: IpAddr, flags: &Flags) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ng::srtp_oracle::SrtpOracle;
     use ferrovox_media::RelayConfig;
 
     fn commands(first: u16, last: u16) -> RelayCommands<NoSockets> {
@@ -1040,14 +1328,14 @@ mod tests {
             e(&mut c, "query", &[("call-id", "nope")]),
             "Unknown call-id"
         );
-        let savp = CALLER.replace("RTP/AVP", "RTP/SAVP");
+        let dtls = CALLER.replace("RTP/AVP", "UDP/TLS/RTP/SAVPF");
         assert!(
             e(
                 &mut c,
                 "offer",
-                &[("call-id", "x"), ("from-tag", "a"), ("sdp", &savp)]
+                &[("call-id", "x"), ("from-tag", "a"), ("sdp", &dtls)]
             )
-            .contains("SRTP is not implemented")
+            .contains("DTLS-SRTP is not implemented")
         );
         assert!(
             e(
@@ -1057,13 +1345,269 @@ mod tests {
                     ("call-id", "x"),
                     ("from-tag", "a"),
                     ("sdp", CALLER),
-                    ("transport-protocol", "RTP/SAVP")
+                    ("transport-protocol", "UDP/TLS/RTP/SAVP")
                 ]
             )
-            .contains("SRTP is not implemented")
+            .contains("DTLS-SRTP is not implemented")
         );
+        let savp_without_keys = CALLER.replace("RTP/AVP", "RTP/SAVP");
+        assert!(
+            e(
+                &mut c,
+                "offer",
+                &[
+                    ("call-id", "x"),
+                    ("from-tag", "a"),
+                    ("sdp", &savp_without_keys)
+                ]
+            )
+            .starts_with("No usable SDES crypto suite on media 0")
+        );
+        let mut sdes_off = message(&[
+            ("call-id", "x"),
+            ("from-tag", "a"),
+            ("sdp", CALLER),
+            ("transport-protocol", "RTP/SAVP"),
+        ]);
+        with(
+            &mut sdes_off,
+            "SDES",
+            Value::List(vec![Value::bytes("off")]),
+        );
+        assert!(reason(&c.execute("offer", &sdes_off, now)).contains("SDES offers no crypto"));
         assert_eq!(c.call_count(), 0, "failed offers leave nothing behind");
         assert_eq!(c.relay().ports_available(), 50);
+    }
+
+    fn with(message: &mut Value, key: &str, value: Value) {
+        if let Value::Dict(map) = message {
+            map.insert(key.as_bytes().to_vec(), value);
+        }
+    }
+
+    /// `(tag, suite, key||salt)` of each `a=crypto` line of the first media section.
+    fn cryptos(sdp: &SessionDescription) -> Vec<(u32, String, Vec<u8>)> {
+        sdp.media[0]
+            .crypto()
+            .map(|c| (c.tag, c.suite.clone(), c.keys[0].key_salt_bytes().unwrap()))
+            .collect()
+    }
+
+    const KEY_A: &str = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB";
+    const KEY_A32: &str = "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh";
+    const KEY_B: &str = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJC";
+
+    fn relayed(c: &mut RelayCommands<NoSockets>, port: u16, src: &str, packet: &[u8]) -> Vec<u8> {
+        let mut buf = packet.to_vec();
+        buf.resize(packet.len() + ferrovox_media::SRTP_MAX_OVERHEAD, 0);
+        let action = c.relay_mut().handle_datagram(
+            port,
+            src.parse().unwrap(),
+            &mut buf,
+            packet.len(),
+            Instant::now(),
+        );
+        match action {
+            ferrovox_media::Action::Forward { len, .. } => buf[..len].to_vec(),
+            other => panic!("not forwarded: {other:?}"),
+        }
+    }
+
+    fn rtp_packet(seq: u16, ssrc: u32) -> Vec<u8> {
+        let mut p = vec![0x80, 0];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend((0..160).map(|i: u16| (i ^ seq) as u8));
+        p
+    }
+
+    #[test]
+    fn transport_protocol_savp_offers_sdes_to_the_callee_and_bridges_it_to_plain_rtp() {
+        let mut c = commands(40000, 40099);
+        let now = Instant::now();
+        let mut offer = message(&[("call-id", "s"), ("from-tag", "a"), ("sdp", CALLER)]);
+        with(&mut offer, "transport-protocol", Value::bytes("RTP/SAVP"));
+        let to_callee = sdp_of(&c.execute("offer", &offer, now));
+        assert_eq!(to_callee.media[0].proto, "RTP/SAVP");
+        let offered = cryptos(&to_callee);
+        let suites: Vec<_> = offered.iter().map(|(t, s, _)| (*t, s.as_str())).collect();
+        assert_eq!(
+            suites,
+            [
+                (1, "AES_CM_128_HMAC_SHA1_80"),
+                (2, "AES_CM_128_HMAC_SHA1_32")
+            ]
+        );
+        assert!(offered.iter().all(|(_, _, k)| k.len() == 30));
+        assert_ne!(offered[0].2, offered[1].2, "a fresh key per suite");
+
+        // The callee takes the 32-bit suite.
+        let callee = CALLEE.replace("RTP/AVP", "RTP/SAVP")
+            + &format!("a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:{KEY_B}\r\n");
+        let mut answer = message(&[
+            ("call-id", "s"),
+            ("from-tag", "a"),
+            ("to-tag", "b"),
+            ("sdp", &callee),
+        ]);
+        let to_caller = sdp_of(&c.execute("answer", &answer, now));
+        assert_eq!(
+            to_caller.media[0].proto, "RTP/AVP",
+            "the caller keeps plain RTP"
+        );
+        assert!(cryptos(&to_caller).is_empty());
+        let (caller_side, callee_side) = (to_caller.media[0].port, to_callee.media[0].port);
+
+        // Caller RTP reaches the callee as SRTP under the key the offer announced.
+        let toward_callee = SrtpOracle::new(&offered[1].2, 4);
+        for seq in 1..5 {
+            let sent = rtp_packet(seq, 0x1111);
+            let out = relayed(&mut c, caller_side, "10.0.0.1:4000", &sent);
+            assert_eq!(out.len(), sent.len() + 4);
+            assert_eq!(toward_callee.unprotect_rtp(&out, 0), Some(sent));
+        }
+        // The callee's SRTP reaches the caller as RTP.
+        let b_key = ferrovox_sdp::attribute::Crypto::inline(2, "x", KEY_B).keys[0]
+            .key_salt_bytes()
+            .unwrap();
+        let from_callee = SrtpOracle::new(&b_key, 4);
+        let sent = rtp_packet(9, 0x2222);
+        let out = relayed(
+            &mut c,
+            callee_side,
+            "10.0.0.2:6000",
+            &from_callee.protect_rtp(&sent, 0),
+        );
+        assert_eq!(out, sent);
+
+        // A repeated answer changes nothing toward the caller.
+        with(&mut answer, "sdp", Value::bytes(&callee));
+        let again = sdp_of(&c.execute("answer", &answer, now));
+        assert_eq!(
+            again.origin.session_version,
+            to_caller.origin.session_version
+        );
+    }
+
+    #[test]
+    fn an_sdes_offer_is_rekeyed_on_both_sides_and_filters_apply() {
+        let mut c = commands(40000, 40099);
+        let now = Instant::now();
+        let caller = CALLER.replace("RTP/AVP", "RTP/SAVP")
+            + &format!(
+                "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_A}\r\n\
+                 a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:{KEY_A32}\r\n"
+            );
+        let mut offer = message(&[("call-id", "r"), ("from-tag", "a"), ("sdp", &caller)]);
+        with(
+            &mut offer,
+            "SDES",
+            Value::List(vec![Value::bytes("no-AES_CM_128_HMAC_SHA1_32")]),
+        );
+        let to_callee = sdp_of(&c.execute("offer", &offer, now));
+        assert_eq!(to_callee.media[0].proto, "RTP/SAVP", "SRTP stays SRTP");
+        let offered = cryptos(&to_callee);
+        assert_eq!(offered.len(), 1, "{to_callee}");
+        assert_eq!(offered[0].1, "AES_CM_128_HMAC_SHA1_80");
+        let a_key = Crypto::inline(1, "x", KEY_A).keys[0]
+            .key_salt_bytes()
+            .unwrap();
+        assert_ne!(offered[0].2, a_key, "re-keyed, not the caller's key");
+
+        // A re-offer keeps the node's keys: the description does not change.
+        let again = sdp_of(&c.execute("offer", &offer, now));
+        assert_eq!(cryptos(&again), offered);
+        assert_eq!(
+            again.origin.session_version,
+            to_callee.origin.session_version
+        );
+
+        let callee = CALLEE.replace("RTP/AVP", "RTP/SAVP")
+            + &format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_B}\r\n");
+        let answer = message(&[
+            ("call-id", "r"),
+            ("from-tag", "a"),
+            ("to-tag", "b"),
+            ("sdp", &callee),
+        ]);
+        let to_caller = sdp_of(&c.execute("answer", &answer, now));
+        assert_eq!(to_caller.media[0].proto, "RTP/SAVP");
+        let answered = cryptos(&to_caller);
+        assert_eq!(answered.len(), 1);
+        assert_eq!(
+            (answered[0].0, answered[0].1.as_str()),
+            (1, "AES_CM_128_HMAC_SHA1_80")
+        );
+        assert_ne!(answered[0].2, a_key, "the node answers with its own key");
+
+        // SRTP -> SRTP: decrypted with the caller's key, re-encrypted with the
+        // key offered to the callee.
+        let from_caller = SrtpOracle::new(&a_key, 10);
+        let toward_callee = SrtpOracle::new(&offered[0].2, 10);
+        let sent = rtp_packet(77, 0xa);
+        let out = relayed(
+            &mut c,
+            to_caller.media[0].port,
+            "10.0.0.1:4000",
+            &from_caller.protect_rtp(&sent, 0),
+        );
+        assert_eq!(toward_callee.unprotect_rtp(&out, 0), Some(sent));
+
+        // An answer naming a crypto line that was never offered is refused.
+        let wrong = CALLEE.replace("RTP/AVP", "RTP/SAVP")
+            + &format!("a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:{KEY_B}\r\n");
+        let mut bad = answer.clone();
+        with(&mut bad, "sdp", Value::bytes(&wrong));
+        assert!(reason(&c.execute("answer", &bad, now)).contains("matches no crypto line"));
+    }
+
+    #[test]
+    fn transport_protocol_avp_strips_sdes_toward_the_callee_only() {
+        let mut c = commands(40000, 40099);
+        let now = Instant::now();
+        let caller = CALLER.replace("RTP/AVP", "RTP/SAVP")
+            + &format!("a=crypto:5 AES_CM_128_HMAC_SHA1_32 inline:{KEY_A32}\r\n");
+        let mut offer = message(&[("call-id", "p"), ("from-tag", "a"), ("sdp", &caller)]);
+        with(&mut offer, "transport-protocol", Value::bytes("RTP/AVP"));
+        let to_callee = sdp_of(&c.execute("offer", &offer, now));
+        assert_eq!(to_callee.media[0].proto, "RTP/AVP");
+        assert!(cryptos(&to_callee).is_empty());
+        let answer = message(&[
+            ("call-id", "p"),
+            ("from-tag", "a"),
+            ("to-tag", "b"),
+            ("sdp", CALLEE),
+        ]);
+        let to_caller = sdp_of(&c.execute("answer", &answer, now));
+        assert_eq!(to_caller.media[0].proto, "RTP/SAVP");
+        let answered = cryptos(&to_caller);
+        assert_eq!(
+            (answered[0].0, answered[0].1.as_str()),
+            (5, "AES_CM_128_HMAC_SHA1_32")
+        );
+
+        // Forged SRTP from the caller is dropped and shows up as errors in `query`.
+        let mut buf = SrtpOracle::new(&[9u8; 30], 4).protect_rtp(&rtp_packet(1, 7), 0);
+        let len = buf.len();
+        buf.resize(len + 14, 0);
+        let action = c.relay_mut().handle_datagram(
+            to_caller.media[0].port,
+            "10.0.0.1:4000".parse().unwrap(),
+            &mut buf,
+            len,
+            now,
+        );
+        assert_eq!(
+            action,
+            ferrovox_media::Action::Drop(ferrovox_media::DropReason::SrtpUnauthenticated)
+        );
+        let query = c.execute("query", &message(&[("call-id", "p")]), now);
+        let errors = query
+            .get("totals")
+            .and_then(|t| t.get("RTP"))
+            .and_then(|t| t.get("errors"));
+        assert_eq!(errors, Some(&Value::Integer(1)), "{query:?}");
     }
 
     #[test]
