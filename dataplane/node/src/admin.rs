@@ -78,17 +78,6 @@ async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
-    if let Some(sip) = &state.sip {
-        let stats = sip.stats();
-        metrics::counter!("ferrovox_sip_requests_total").absolute(stats.requests);
-        metrics::counter!("ferrovox_sip_responses_total").absolute(stats.responses);
-        metrics::counter!("ferrovox_sip_forwarded_total").absolute(stats.forwarded);
-        metrics::counter!("ferrovox_sip_dropped_malformed_total").absolute(stats.dropped_malformed);
-        metrics::counter!("ferrovox_sip_dropped_admission_total").absolute(stats.dropped_admission);
-        metrics::gauge!("ferrovox_sip_transactions").set(stats.active_transactions as f64);
-        metrics::gauge!("ferrovox_sip_dialogs").set(stats.active_dialogs as f64);
-        metrics::gauge!("ferrovox_sip_memory_bytes").set(stats.memory_bytes as f64);
-    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -44,9 +44,23 @@ pub struct SipEdgeStats {
     pub memory_bytes: u64,
 }
 
+impl SipEdgeStats {
+    /// Sets the process's Prometheus series from these totals.
+    pub fn publish(&self) {
+        metrics::counter!("ferrovox_sip_requests_total").absolute(self.requests);
+        metrics::counter!("ferrovox_sip_responses_total").absolute(self.responses);
+        metrics::counter!("ferrovox_sip_forwarded_total").absolute(self.forwarded);
+        metrics::counter!("ferrovox_sip_dropped_malformed_total").absolute(self.dropped_malformed);
+        metrics::counter!("ferrovox_sip_dropped_admission_total").absolute(self.dropped_admission);
+        metrics::gauge!("ferrovox_sip_transactions").set(self.active_transactions as f64);
+        metrics::gauge!("ferrovox_sip_dialogs").set(self.active_dialogs as f64);
+        metrics::gauge!("ferrovox_sip_memory_bytes").set(self.memory_bytes as f64);
+    }
+}
+
 /// Reads a running edge's totals.
 #[derive(Clone)]
-pub struct SipStatsHandle(Arc<Shared>);
+pub struct SipStatsHandle(pub(crate) Arc<Shared>);
 
 impl SipStatsHandle {
     pub fn stats(&self) -> SipEdgeStats {

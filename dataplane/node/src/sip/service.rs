@@ -37,7 +37,8 @@ impl ProxyService {
             core: context.core,
             probes: HashMap::new(),
             next_probe_token: 1,
-            next_housekeeping: now + HOUSEKEEPING,
+            // At once: the metrics series exist from the start.
+            next_housekeeping: now,
         }
     }
 
@@ -92,6 +93,7 @@ impl ProxyService {
         counters
             .heartbeat_ms
             .store(since_start.as_millis() as u64, Ordering::Relaxed);
+        let publish = self.core == 0;
         for (counter, value) in [
             (&counters.requests, stats.requests),
             (&counters.responses, stats.responses),
@@ -103,6 +105,10 @@ impl ProxyService {
             (&counters.memory_bytes, stats.memory_bytes),
         ] {
             counter.store(value, Ordering::Relaxed);
+        }
+        // One core publishes the node's totals (the metrics registry is process-wide).
+        if publish {
+            super::SipStatsHandle(self.shared.clone()).stats().publish();
         }
     }
 }
