@@ -278,9 +278,8 @@ fn source_splices<'x>(
     let buf = msg.buffer();
     let via_end = offset_in(buf, via.raw) + via.raw.len();
     let host_matches = crate::parse::lex::strip_brackets(via.host_raw) == src.ip;
-    if via.received.is_none() && (!host_matches || via.rport.is_some()) {
-        sp.push(via_end, via_end, Repl::Prefixed(b";received=", src.ip));
-    }
+    // rport's value first: when a valueless rport ends the Via, both edits land at the same
+    // offset and `;received=` must follow `rport=port`, not split it.
     if via.rport == Some(None)
         && let Some(p) = via
             .params
@@ -289,6 +288,9 @@ fn source_splices<'x>(
     {
         let at = offset_in(buf, p.name) + p.name.len();
         sp.push(at, at, Repl::Prefixed(b"=", port_text));
+    }
+    if via.received.is_none() && (!host_matches || via.rport.is_some()) {
+        sp.push(via_end, via_end, Repl::Prefixed(b";received=", src.ip));
     }
 }
 

@@ -226,6 +226,29 @@ Content-Length: 0
     assert_eq!(vias[1].rport, Some(Some(40123)));
     assert_eq!(vias[1].branch, Some(&b"z9hG4bK1"[..]));
 
+    // A valueless rport at the end of the Via (what most phones send) gets its value before
+    // the received parameter is appended.
+    let last = String::from_utf8(buf.clone())
+        .unwrap()
+        .replace(";rport;branch=z9hG4bK1", ";branch=z9hG4bK1;rport");
+    let m = Message::parse(last.as_bytes()).unwrap();
+    rewrite_request_from(
+        &m,
+        &proxy_edits(),
+        Some(Source {
+            ip: b"198.51.100.9",
+            port: 40123,
+        }),
+        &mut out,
+    )
+    .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out)
+            .contains("branch=z9hG4bK1;rport=40123;received=198.51.100.9\r\n"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+
     // Host equals source and no rport: nothing is added.
     let same = String::from_utf8(buf)
         .unwrap()
