@@ -38,6 +38,10 @@ pub struct CapacityConfig {
     pub bisect_steps: u32,
     /// Pause between runs, so one run's tail does not reach the next window.
     pub settle: Duration,
+    /// Nice value for the SUTs and the generator (0: leave as is).
+    pub nice: i32,
+    /// `SCHED_RR` priority for the SUTs and the generator (0: normal scheduling).
+    pub realtime: i32,
 }
 
 /// One SUT at one rate.
@@ -67,6 +71,10 @@ pub struct CapacityReport {
     pub loss_threshold_pct: f64,
     pub clock_tick_us: u64,
     pub sysctls: Vec<(String, String)>,
+    /// Nice value the SUTs and the generator ran at.
+    pub nice: i32,
+    /// Their `SCHED_RR` priority (0: normal scheduling).
+    pub realtime: i32,
     pub points: Vec<Point>,
     /// `(sut, highest loss-free rate, whether that is just the highest rate tried)`.
     pub max_loss_free: Vec<(SutKind, Option<u64>, bool)>,
@@ -111,8 +119,8 @@ fn point(sut: SutKind, rate: u64, outcome: Result<SessionReport, String>) -> Poi
 }
 
 impl CapacityConfig {
-    fn session(&self, kind: SutKind, rate: u64) -> SessionConfig {
-        let mut session = SessionConfig::new(kind.ng(), self.streams, rate);
+    fn session(&self, ng: std::net::SocketAddr, rate: u64) -> SessionConfig {
+        let mut session = SessionConfig::new(ng, self.streams, rate);
         session.duration = self.duration;
         session.bidirectional = self.bidirectional;
         session.sender_threads = self.sender_threads;
@@ -126,7 +134,15 @@ impl CapacityConfig {
     fn measure(&self, sut: &mut Option<RunningSut>, kind: SutKind, rate: u64) -> Point {
         if !sut.as_mut().is_some_and(RunningSut::is_running) {
             *sut = None;
-            match RunningSut::start(kind, &self.binaries, &self.log_dir) {
+            let ng = crate::sut::free_ng_address();
+            let mut command = kind.command(&self.binaries, &self.log_dir, ng);
+            if self.nice != 0 {
+                crate::sys::nice_on_exec(&mut command, self.nice);
+            }
+            if self.realtime > 0 {
+                crate::sys::realtime_on_exec(&mut command, self.realtime);
+            }
+            match RunningSut::spawn(kind.name(), command, ng, &self.log_dir) {
                 Ok(started) => *sut = Some(started),
                 Err(error) => return point(kind, rate, Err(error.to_string())),
             }
@@ -134,11 +150,11 @@ impl CapacityConfig {
         let Some(running) = sut.as_ref() else {
             return point(kind, rate, Err("not running".into()));
         };
-        let pid = running.pid();
+        let (pid, ng) = (running.pid(), running.ng());
         let sampler = move || tree_cpu(pid).ok();
         tracing::info!(sut = kind.name(), rate, "measuring");
         let outcome =
-            session::run(&self.session(kind, rate), Some(&sampler)).map_err(|e| e.to_string());
+            session::run(&self.session(ng, rate), Some(&sampler)).map_err(|e| e.to_string());
         std::thread::sleep(self.settle);
         point(kind, rate, outcome)
     }
@@ -198,6 +214,8 @@ pub fn run(
         loss_threshold_pct: config.loss_threshold_pct,
         clock_tick_us: crate::cpu::tick_micros(),
         sysctls,
+        nice: config.nice,
+        realtime: config.realtime,
         points,
         max_loss_free,
     }
@@ -317,6 +335,8 @@ mod tests {
             loss_threshold_pct: 0.01,
             clock_tick_us: 10_000,
             sysctls: vec![],
+            nice: 0,
+            realtime: 0,
             points: vec![
                 measured(SutKind::Ferrovox, 40_000, 12.0),
                 measured(SutKind::Rtpengine, 40_000, 20.0),

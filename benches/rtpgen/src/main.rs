@@ -37,6 +37,12 @@ enum Command {
         /// Write the JSON report here ("-" for standard output, the default).
         #[arg(long, default_value = "-")]
         json: String,
+        /// Nice value for the generator's threads (negative needs root; 0: unchanged).
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        nice: i32,
+        /// SCHED_RR priority for the generator's threads (0: normal scheduling; needs root).
+        #[arg(long, default_value_t = 0)]
+        realtime: i32,
     },
     /// Compare relays: CPU per relayed packet and loss at each rate, same run.
     Capacity {
@@ -79,6 +85,14 @@ enum Command {
         /// JSON report file.
         #[arg(long, default_value = "rtpgen-capacity.json")]
         json: PathBuf,
+        /// Nice value for the SUTs and the generator (negative needs root; 0 leaves them at
+        /// the default). A shared machine's compile jobs otherwise starve the measurement.
+        #[arg(long, default_value_t = -10, allow_negative_numbers = true)]
+        nice: i32,
+        /// SCHED_RR priority for the SUTs and the generator (0: normal scheduling). Needs
+        /// root; keeps unrelated work on a shared box from preempting the measurement.
+        #[arg(long, default_value_t = 10)]
+        realtime: i32,
     },
 }
 
@@ -139,6 +153,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// Sets the main thread's priority before any other thread exists, so all inherit it.
+fn apply_priority(nice: i32, realtime: i32) {
+    if nice != 0 && !sys::set_thread_nice(nice) {
+        eprintln!("could not set nice {nice}; running at the default priority");
+    }
+    if realtime > 0 && !sys::set_thread_realtime(realtime) {
+        eprintln!("could not switch to SCHED_RR {realtime}; running with normal scheduling");
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run {
@@ -147,7 +171,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             pps,
             max_loss,
             json,
+            nice,
+            realtime,
         } => {
+            apply_priority(nice, realtime);
             let mut config = SessionConfig::new(ng, load.streams, pps);
             load.apply(&mut config);
             let report = session::run(&config, None)?;
@@ -180,7 +207,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             no_sysctl,
             log_dir,
             json,
+            nice,
+            realtime,
         } => {
+            apply_priority(nice, realtime);
             rates.sort_unstable();
             rates.dedup();
             let sysctls = if no_sysctl {
@@ -201,7 +231,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(floor) = floor {
                 binaries.floor = floor;
             }
-            let mut template = SessionConfig::new(SutKind::Floor.ng(), load.streams, 1);
+            let mut template =
+                SessionConfig::new(ferrovox_rtpgen::sut::free_ng_address(), load.streams, 1);
             load.apply(&mut template);
             let config = CapacityConfig {
                 suts,
@@ -218,6 +249,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 loss_threshold_pct: loss_threshold,
                 bisect_steps: bisect,
                 settle: Duration::from_secs(1),
+                nice,
+                realtime,
             };
             let report = capacity::run(&config, sysctls, |p| match (&p.report, &p.error) {
                 (Some(r), _) => eprintln!("[{} @ {} pps]\n{}", p.sut.name(), p.rate, r.summary()),

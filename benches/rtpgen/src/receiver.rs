@@ -8,7 +8,7 @@
 //! The receiving clock is read once per `recvmmsg` batch.
 
 use crate::flow::Flow;
-use crate::rtp::{CLOCK_RATE, PCMU, Probe, RtpHeader, SAMPLES_PER_PACKET};
+use crate::rtp::{CLOCK_RATE, PCMU, Probe, RtpHeader};
 use crate::stats::{Arrival, FlowStats, Histogram};
 use crate::sys::{Batch, Epoll};
 use std::net::UdpSocket;
@@ -34,9 +34,11 @@ pub struct ReceiverResult {
     pub datagrams: u64,
 }
 
-/// Receives on `socket_indices` until `stop` is set.
+/// Receives on `socket_indices` until `stop` is set; timestamps must step by
+/// `samples_per_packet` per sequence number.
 pub fn run(
     socket_indices: &[usize],
+    samples_per_packet: u32,
     flows: &[Flow],
     sockets: &[UdpSocket],
     epoch: Instant,
@@ -106,7 +108,7 @@ pub fn run(
                                 payload_type: header.payload_type,
                                 arrival_units: now_ns as f64 * units_per_ns,
                             },
-                            SAMPLES_PER_PACKET,
+                            samples_per_packet,
                             PCMU,
                         );
                 }

@@ -12,7 +12,7 @@
 //! first measured one, so the RTP stream is continuous from the relay's point of view.
 
 use crate::flow::Flow;
-use crate::rtp::{HEADER_LEN, Probe, SAMPLES_PER_PACKET, write_packet};
+use crate::rtp::{HEADER_LEN, Probe, write_packet};
 use crate::stats::Histogram;
 use crate::sys::Batch;
 use std::net::UdpSocket;
@@ -35,6 +35,9 @@ pub struct SenderPlan {
     pub end_ns: u64,
     pub tick_ns: u64,
     pub payload_size: usize,
+    /// RTP timestamp step per packet: the flow's packet interval in 8 kHz clock units (160
+    /// when each flow sends 50 packets/s), so that timestamps follow the real send clock.
+    pub samples_per_packet: u32,
 }
 
 /// What one sender thread did.
@@ -121,7 +124,7 @@ pub fn run(
                     false,
                     flow.first_sequence.wrapping_add(index as u16),
                     flow.first_timestamp
-                        .wrapping_add(index.wrapping_mul(SAMPLES_PER_PACKET)),
+                        .wrapping_add(index.wrapping_mul(plan.samples_per_packet)),
                     flow.ssrc,
                     &Probe {
                         warmup: false,
@@ -157,6 +160,7 @@ pub fn send_warmup(
     sockets: &[UdpSocket],
     epoch: Instant,
     payload_size: usize,
+    samples_per_packet: u32,
     spacing: Duration,
 ) -> u64 {
     let mut order: Vec<&Flow> = flows.iter().collect();
@@ -182,7 +186,7 @@ pub fn send_warmup(
                         round == 0,
                         flow.first_sequence.wrapping_sub(back as u16),
                         flow.first_timestamp
-                            .wrapping_sub(back.wrapping_mul(SAMPLES_PER_PACKET)),
+                            .wrapping_sub(back.wrapping_mul(samples_per_packet)),
                         flow.ssrc,
                         &Probe {
                             warmup: true,

@@ -56,19 +56,11 @@ impl SutKind {
         }
     }
 
-    /// The ng address each SUT is started on.
-    pub fn ng(self) -> SocketAddr {
-        match self {
-            SutKind::Ferrovox => SocketAddr::from(([127, 0, 0, 1], 22222)),
-            SutKind::Rtpengine => SocketAddr::from(([127, 0, 0, 1], 2223)),
-            SutKind::Floor => SocketAddr::from(([127, 0, 0, 1], 2224)),
-        }
-    }
-
-    /// The command line that starts this SUT; `work_dir` holds its data (ferrovox's
-    /// `--data-dir`).
-    pub fn command(self, binaries: &Binaries, work_dir: &Path) -> Command {
-        let ng = self.ng().to_string();
+    /// The command line that starts this SUT with ng on `ng`; `work_dir` holds its data
+    /// (ferrovox's `--data-dir`). Media port ranges: ferrovox 30000–39999, rtpengine
+    /// 40000–59999, the floor one socket on 29000.
+    pub fn command(self, binaries: &Binaries, work_dir: &Path, ng: SocketAddr) -> Command {
+        let ng = ng.to_string();
         match self {
             SutKind::Ferrovox => {
                 let mut command = Command::new(&binaries.ferrovox);
@@ -151,10 +143,12 @@ pub struct RunningSut {
 }
 
 impl RunningSut {
-    /// Starts `kind`, logging to `log_dir/<name>.log`, and waits for ng to answer.
+    /// Starts `kind` with ng on a free loopback port, logging to `log_dir/<name>.log`, and
+    /// waits for ng to answer.
     pub fn start(kind: SutKind, binaries: &Binaries, log_dir: &Path) -> Result<Self, SutError> {
-        let command = kind.command(binaries, log_dir);
-        Self::spawn(kind.name(), command, kind.ng(), log_dir)
+        let ng = free_ng_address();
+        let command = kind.command(binaries, log_dir, ng);
+        Self::spawn(kind.name(), command, ng, log_dir)
     }
 
     /// Spawns `command` (any relay that answers ng on `ng`), logging to
@@ -210,6 +204,15 @@ impl RunningSut {
                 .map(|c| c.with_retries(Duration::from_millis(200), 1))
                 .and_then(|mut c| c.ping());
             if let Ok(true) = pong {
+                // Someone else may own the port; make sure the pong was our child's.
+                std::thread::sleep(Duration::from_millis(200));
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    return Err(SutError::Exited {
+                        name: self.name,
+                        status: status.to_string(),
+                        log: self.log_tail(),
+                    });
+                }
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -222,6 +225,11 @@ impl RunningSut {
         })
     }
 
+    /// Where it answers ng.
+    pub fn ng(&self) -> SocketAddr {
+        self.ng
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -230,6 +238,14 @@ impl RunningSut {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+}
+
+/// A loopback UDP address no socket holds right now, for a SUT's ng (a fixed port collides
+/// with other test runs on a shared machine).
+pub fn free_ng_address() -> SocketAddr {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|socket| socket.local_addr())
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 22222)))
 }
 
 impl Drop for RunningSut {
@@ -256,7 +272,8 @@ mod tests {
     #[test]
     fn rtpengine_runs_in_userspace_on_loopback() {
         let binaries = Binaries::beside_current_exe(PathBuf::from("ferrovox"));
-        let command = SutKind::Rtpengine.command(&binaries, Path::new("/tmp"));
+        let ng = SocketAddr::from(([127, 0, 0, 1], 2223));
+        let command = SutKind::Rtpengine.command(&binaries, Path::new("/tmp"), ng);
         let args: Vec<_> = command
             .get_args()
             .map(|a| a.to_string_lossy().into_owned())

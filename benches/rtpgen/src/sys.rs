@@ -340,6 +340,56 @@ pub fn read_buffer_sysctls() -> Vec<(String, String)> {
         .collect()
 }
 
+/// Sets the calling thread's nice value (threads it spawns later inherit it). Negative values
+/// need root; on a shared machine they keep the measured processes from being starved by
+/// unrelated work. Returns whether it took effect.
+pub fn set_thread_nice(nice: i32) -> bool {
+    // SAFETY: setpriority takes plain integers; `who = 0` is the calling thread on Linux.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) == 0 }
+}
+
+/// Makes `command`'s process start with nice value `nice` (all its threads inherit it).
+pub fn nice_on_exec(command: &mut std::process::Command, nice: i32) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure only calls setpriority, which is async-signal-safe, and ignores
+    // its failure (the SUT then runs at the default priority).
+    unsafe {
+        command.pre_exec(move || {
+            libc::setpriority(libc::PRIO_PROCESS, 0, nice);
+            Ok(())
+        });
+    }
+}
+
+/// Puts the calling thread under `SCHED_RR` at `priority` (threads it spawns later inherit
+/// it). Needs root. On a shared, busy 2-core machine this is what keeps a relay and the
+/// generator from being preempted by compile jobs for tens of milliseconds (which shows up as
+/// loss and jitter that are not theirs); the kernel's RT throttling (95% by default) still
+/// leaves the rest of the machine some CPU. Returns whether it took effect.
+pub fn set_thread_realtime(priority: i32) -> bool {
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
+    // SAFETY: `param` is valid for the call; pid 0 is the calling thread.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) == 0 }
+}
+
+/// Makes `command`'s process start under `SCHED_RR` at `priority` (see
+/// [`set_thread_realtime`]); on failure it starts with the default policy.
+pub fn realtime_on_exec(command: &mut std::process::Command, priority: i32) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure only calls sched_setscheduler, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            let param = libc::sched_param {
+                sched_priority: priority,
+            };
+            libc::sched_setscheduler(0, libc::SCHED_RR, &param);
+            Ok(())
+        });
+    }
+}
+
 /// Lowers this thread's timer slack so short sleeps wake close to their deadline.
 pub fn tighten_timer_slack(nanos: u64) {
     // SAFETY: prctl(PR_SET_TIMERSLACK) takes a plain integer.
