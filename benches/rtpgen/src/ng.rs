@@ -64,7 +64,7 @@ impl NgClient {
         Ok(Self {
             socket,
             server,
-            cookie_prefix: format!("rtpgen{}_", std::process::id()),
+            cookie_prefix: unique_cookie_prefix(),
             next_cookie: 0,
             timeout: Duration::from_millis(500),
             attempts: 6,
@@ -191,6 +191,19 @@ impl NgClient {
     }
 }
 
+/// A cookie prefix no other client of this process or of an earlier run has used: rtpengine
+/// caches replies by cookie and answers a repeated cookie with the cached reply (its
+/// retransmission handling), so a new session reusing `prefix_1` would get the previous
+/// session's ports back.
+fn unique_cookie_prefix() -> String {
+    static CLIENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let client = CLIENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    format!("rtpgen{}_{nanos:x}_{client}_", std::process::id())
+}
+
 fn endpoint_of(reply: &Value, command: &str) -> Result<RelayEndpoint, NgError> {
     let sdp = reply
         .get("sdp")
@@ -259,6 +272,14 @@ pub fn media_endpoint(sdp: &str) -> Result<RelayEndpoint, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_client_gets_its_own_cookie_space() {
+        let server: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let a = NgClient::connect(server).unwrap();
+        let b = NgClient::connect(server).unwrap();
+        assert_ne!(a.cookie_prefix, b.cookie_prefix);
+    }
 
     #[test]
     fn reads_the_media_level_address_over_the_session_one() {

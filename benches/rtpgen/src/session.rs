@@ -76,6 +76,10 @@ pub struct SessionConfig {
     pub drain: Duration,
     /// Seed for SSRCs and initial sequence numbers.
     pub seed: u64,
+    /// Ports the generator's media sockets are bound in (ports in use are skipped). Kept
+    /// apart from the relays' ranges and the kernel's ephemeral range: a relay that does not
+    /// skip a port someone else holds fails the offer instead.
+    pub local_ports: std::ops::RangeInclusive<u16>,
 }
 
 impl SessionConfig {
@@ -96,6 +100,7 @@ impl SessionConfig {
             socket_buffer: 4 << 20,
             drain: Duration::from_millis(500),
             seed: 0x5eed,
+            local_ports: 20000..=28999,
         }
     }
 
@@ -251,12 +256,34 @@ struct Call {
     from_tag: String,
 }
 
-fn bind_socket(local: Ipv4Addr, buffer: usize) -> Result<(UdpSocket, SocketAddrV4), SessionError> {
-    let socket =
-        UdpSocket::bind(SocketAddrV4::new(local, 0)).map_err(|source| SessionError::Io {
-            what: "binding a media socket",
-            source,
-        })?;
+/// Binds the next free port of `ports` at or after `*next`.
+fn bind_socket(
+    local: Ipv4Addr,
+    ports: &std::ops::RangeInclusive<u16>,
+    next: &mut u32,
+    buffer: usize,
+) -> Result<(UdpSocket, SocketAddrV4), SessionError> {
+    let socket = loop {
+        if *next > u32::from(*ports.end()) || *next < u32::from(*ports.start()) {
+            return Err(SessionError::Config(format!(
+                "no free port left in {}-{} for the generator's sockets",
+                ports.start(),
+                ports.end()
+            )));
+        }
+        let port = *next as u16;
+        *next += 1;
+        match UdpSocket::bind(SocketAddrV4::new(local, port)) {
+            Ok(socket) => break socket,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(source) => {
+                return Err(SessionError::Io {
+                    what: "binding a media socket",
+                    source,
+                });
+            }
+        }
+    };
     socket
         .set_nonblocking(true)
         .map_err(|source| SessionError::Io {
@@ -309,8 +336,14 @@ pub fn run(
     let groups = calls.div_ceil(config.calls_per_socket);
     let mut sockets = Vec::with_capacity(2 * groups);
     let mut addrs = Vec::with_capacity(2 * groups);
+    let mut next_port = u32::from(*config.local_ports.start());
     for _ in 0..2 * groups {
-        let (socket, addr) = bind_socket(config.local, config.socket_buffer)?;
+        let (socket, addr) = bind_socket(
+            config.local,
+            &config.local_ports,
+            &mut next_port,
+            config.socket_buffer,
+        )?;
         sockets.push(socket);
         addrs.push(addr);
     }

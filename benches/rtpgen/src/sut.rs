@@ -240,12 +240,20 @@ impl RunningSut {
     }
 }
 
-/// A loopback UDP address no socket holds right now, for a SUT's ng (a fixed port collides
-/// with other test runs on a shared machine).
+/// Ports the SUTs' ng sockets are picked from: below every media range (generator
+/// 20000–28999, floor 29000, ferrovox 30000–39999, rtpengine 40000–59999) and below the
+/// kernel's ephemeral range, so no media allocation can collide with them.
+pub const NG_PORTS: std::ops::RangeInclusive<u16> = 19000..=19999;
+
+/// A loopback UDP address in [`NG_PORTS`] no socket holds right now, for a SUT's ng (a fixed
+/// port collides with other test runs on a shared machine).
 pub fn free_ng_address() -> SocketAddr {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|socket| socket.local_addr())
-        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 22222)))
+    let start = (std::process::id() as u16) % 1000;
+    (0..1000u16)
+        .map(|i| NG_PORTS.start() + (start + i) % 1000)
+        .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+        .find(|addr| std::net::UdpSocket::bind(addr).is_ok())
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 22222)))
 }
 
 impl Drop for RunningSut {

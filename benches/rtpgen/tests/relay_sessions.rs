@@ -1,6 +1,5 @@
 //! Short generator sessions against real relays on loopback: the floor relay (this crate's
-//! `rtp-floor`) and ferrovox's media node (the debug binary, built with `cargo build -p
-//! ferrovox` into this test's target directory unless `FERROVOX_BIN` names one).
+//! `rtp-floor`) and ferrovox's media node (the debug binary: see [`ferrovox_binary`]).
 
 use ferrovox_rtpgen::session::{self, SessionConfig, SessionReport};
 use ferrovox_rtpgen::sut::RunningSut;
@@ -97,8 +96,11 @@ fn packets_a_relay_drops_are_reported_as_loss() {
     );
 }
 
-/// The ferrovox binary: `FERROVOX_BIN`, or the workspace's debug build, brought up to date
-/// by `cargo build -p ferrovox` in this test's own target directory.
+/// The ferrovox binary: `FERROVOX_BIN`; else `ferrovox` beside this test's profile
+/// directory (what `cargo build -p ferrovox` made in the same target directory — CI builds it
+/// first); else a build of it into `<target>/rtpgen-ferrovox`. That last one is a separate
+/// target directory on purpose: `cargo test` holds its own target directory's lock while tests
+/// run, so a nested build there would wait forever.
 fn ferrovox_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("FERROVOX_BIN") {
         return PathBuf::from(path);
@@ -109,17 +111,31 @@ fn ferrovox_binary() -> PathBuf {
         .parent()
         .and_then(Path::parent)
         .expect("the test runs from <target>/<profile>/deps");
-    let target_dir = profile_dir.parent().expect("<target>");
+    let beside = profile_dir.join("ferrovox");
+    if beside.is_file() {
+        eprintln!(
+            "using {} (set FERROVOX_BIN to choose another)",
+            beside.display()
+        );
+        return beside;
+    }
+    let target_dir = profile_dir
+        .parent()
+        .expect("<target>")
+        .join("rtpgen-ferrovox");
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let cargo = std::env::var_os("CARGO")
+        .or_else(|| option_env!("CARGO").map(Into::into))
+        .unwrap_or_else(|| "cargo".into());
+    eprintln!("building ferrovox into {}", target_dir.display());
     let status = Command::new(cargo)
         .args(["build", "-p", "ferrovox", "--manifest-path"])
         .arg(&manifest)
-        .env("CARGO_TARGET_DIR", target_dir)
+        .env("CARGO_TARGET_DIR", &target_dir)
         .status()
         .expect("cargo runs");
     assert!(status.success(), "cargo build -p ferrovox failed");
-    profile_dir.join("ferrovox")
+    target_dir.join("debug").join("ferrovox")
 }
 
 #[test]
