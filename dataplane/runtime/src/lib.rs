@@ -112,6 +112,7 @@
 mod config;
 mod core_thread;
 mod error;
+pub mod media;
 mod net;
 mod portable;
 mod runtime;
