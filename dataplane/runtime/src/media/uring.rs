@@ -228,9 +228,13 @@ pub(crate) fn run<S: DatagramService>(
             }
         }
         now = Instant::now();
-        // Sockets whose receive ended: every SQE that named them has been
-        // submitted by now, so they can be closed.
-        mem::swap(&mut closing, &mut io.to_close);
+        // Sockets whose receive ended: once every SQE that named them has
+        // been submitted (the kernel then holds its own reference to the
+        // file), they can be closed. (An enter refused with EBUSY leaves
+        // the queue full: wait for the next one.)
+        if io.ring.submission().is_empty() {
+            mem::swap(&mut closing, &mut io.to_close);
+        }
         for (slot, generation) in closing.drain(..) {
             match core.ports.get(slot, generation).map(|s| (s.state, s.fd)) {
                 Some((SlotState::Closing, _)) => core.finish_close(slot, generation),
