@@ -40,8 +40,8 @@ pub struct CapacityConfig {
     pub settle: Duration,
     /// Nice value for the SUTs and the generator (0: leave as is).
     pub nice: i32,
-    /// `SCHED_RR` priority for the SUTs (0: normal scheduling). The caller runs the generator
-    /// above it.
+    /// `SCHED_RR` priority for the SUTs (0: normal scheduling); the caller runs the generator
+    /// at the same priority.
     pub realtime: i32,
 }
 
