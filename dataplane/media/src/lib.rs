@@ -16,7 +16,11 @@
 //! - [`relay`]: calls, legs and streams; the port-indexed forwarding
 //!   table; symmetric latching with hijack protection; SSRC/seq/timestamp
 //!   continuity; timeouts; counters; events; per-side SRTP
-//!   ([`Relay::set_srtp`]): SRTP↔RTP and SRTP↔SRTP with different keys.
+//!   ([`Relay::set_srtp`]): SRTP↔RTP and SRTP↔SRTP with different keys;
+//!   per-direction transcoding ([`Relay::set_transcode`]) when the two
+//!   sides share no codec, drained with [`Relay::poll_transmit`].
+//! - [`transcode`]: the per-direction transcoding pipeline (codecs crate's
+//!   transcoder) with its own SSRC/sequence/timestamp continuity.
 //! - [`srtp`]: SDES-keyed SRTP/SRTCP (RFC 3711, RFC 4568),
 //!   `AES_CM_128_HMAC_SHA1_80` and `_32`, on the `rtc-srtp` crate.
 //!
@@ -55,6 +59,7 @@
 //!         assert_eq!(len, 172); // send buf[..len] from from_port to `to`
 //!     }
 //!     Action::Drop(reason) => panic!("{reason:?}"),
+//!     Action::Consumed { .. } => unreachable!("no transcoding on this call"),
 //! }
 //! // Timers: sleep until relay.poll_timeout(), call handle_timeout(now),
 //! // drain poll_event(). ng `delete`:
@@ -72,9 +77,11 @@ pub mod relay;
 pub mod rtcp;
 pub mod rtp;
 pub mod srtp;
+pub mod transcode;
 
 pub use relay::{
     Action, CallId, DropCounts, DropReason, Event, LegId, Relay, RelayConfig, RelayCounters,
-    RelayError, SrtpKeys, StreamId, StreamOptions, StreamStats,
+    RelayError, SrtpKeys, StreamId, StreamOptions, StreamStats, Transmit,
 };
 pub use srtp::{SRTP_MAX_OVERHEAD, SrtpError, SrtpKey, SrtpSuite};
+pub use transcode::{TranscodeSpec, TranscodeStats};

@@ -49,6 +49,7 @@ use crate::ports::{PortAllocator, PortError, PortPair};
 use crate::rtcp::{self, ReportBlock};
 use crate::rtp::{RtpHeaderMut, RtpPacket, seq_newer, ts_newer};
 use crate::srtp::{SrtpError, SrtpInbound, SrtpKey, SrtpOutbound};
+use crate::transcode::{DirTranscoder, TranscodeSpec, TranscodeStats, TxDest, TxQueue};
 
 const NONE: u32 = u32::MAX;
 const NO_PT: u8 = 0xff;
@@ -148,11 +149,16 @@ pub enum DropReason {
     /// Protecting toward an SRTP endpoint failed (no room for the trailer
     /// in the buffer, or the key is worn out).
     SrtpProtectFailed = 9,
+    /// On a transcoding stream: a payload the transcoder cannot use (a
+    /// payload type other than the negotiated audio and telephone-event,
+    /// a bad length, undecodable Opus), or a transcoded packet that did
+    /// not fit the caller's buffer.
+    Transcode = 10,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 11;
     /// All reasons, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
         Self::UnknownPort,
@@ -165,6 +171,7 @@ impl DropReason {
         Self::SrtpReplayed,
         Self::SrtpNoKey,
         Self::SrtpProtectFailed,
+        Self::Transcode,
     ];
 
     fn of_unprotect(e: SrtpError) -> DropReason {
@@ -209,6 +216,25 @@ pub enum Action {
     },
     /// Discard the datagram (already counted).
     Drop(DropReason),
+    /// The relay took the datagram in without forwarding it: RTP of a
+    /// transcoding stream went into its pipeline (`queued` packets are now
+    /// waiting in [`Relay::poll_transmit`]; 0 while a packet is being
+    /// assembled), or RTCP of a transcoded stream was terminated.
+    Consumed {
+        /// Packets waiting to be sent.
+        queued: usize,
+    },
+}
+
+/// A packet for the IO layer to send, from [`Relay::poll_transmit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// Local port (socket) to send from.
+    pub from_port: u16,
+    /// Destination.
+    pub to: SocketAddr,
+    /// Bytes of the caller's buffer to send.
+    pub len: usize,
 }
 
 /// Something the signalling side should hear about.
@@ -271,6 +297,10 @@ pub enum RelayError {
     /// An SRTP key could not be installed.
     #[error(transparent)]
     Srtp(#[from] SrtpError),
+    /// The transcoding pipeline could not be built for these formats
+    /// (unsupported packet time or rate).
+    #[error("cannot transcode between these formats")]
+    Transcode,
 }
 
 /// SRTP keys of a stream whose endpoint speaks SRTP (RFC 3711, keyed by
@@ -624,6 +654,10 @@ pub struct Relay {
     streams: Vec<Stream>,
     /// SRTP contexts, by forwarding-table slot; `None` for plain RTP.
     srtp: Vec<Option<Box<StreamSrtp>>>,
+    /// Transcoding of what the slot receives; `None`: relayed as is.
+    transcode: Vec<Option<Box<DirTranscoder>>>,
+    /// Transcoded packets waiting for [`Relay::poll_transmit`].
+    tx: TxQueue,
     calls: Vec<Call>,
     free_calls: Vec<u32>,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
@@ -648,6 +682,8 @@ impl Relay {
         Ok(Self {
             streams: vec![Stream::empty(); n],
             srtp: (0..n).map(|_| None).collect(),
+            transcode: (0..n).map(|_| None).collect(),
+            tx: TxQueue::new(),
             calls: Vec::new(),
             free_calls: Vec::new(),
             timers: BinaryHeap::with_capacity(n.min(1 << 16)),
@@ -765,6 +801,7 @@ impl Relay {
         let rtcp = s.default_rtcp();
         s.rtcp_latch.reset(rtcp);
         self.srtp[slot as usize] = None;
+        self.transcode[slot as usize] = None;
         self.call_mut(leg.call)?.streams.push(slot);
         // The new stream's silence deadline may be earlier than the call's
         // next check.
@@ -981,6 +1018,92 @@ impl Relay {
             }))
     }
 
+    /// Transcodes what `stream` receives before it goes to the peer's
+    /// endpoint (`Some`), or relays it as is (`None`). An unchanged spec
+    /// keeps the running pipeline; a new one starts a new pipeline and a
+    /// new output SSRC. See [`crate::transcode`].
+    pub fn set_transcode(
+        &mut self,
+        stream: StreamId,
+        spec: Option<TranscodeSpec>,
+    ) -> Result<(), RelayError> {
+        self.stream(stream)?;
+        let slot = stream.slot as usize;
+        match spec {
+            None => self.transcode[slot] = None,
+            Some(spec) => {
+                if self.transcode[slot]
+                    .as_deref()
+                    .is_some_and(|t| *t.spec() == spec)
+                {
+                    return Ok(());
+                }
+                let t = DirTranscoder::new(spec).map_err(|_| RelayError::Transcode)?;
+                self.transcode[slot] = Some(Box::new(t));
+            }
+        }
+        Ok(())
+    }
+
+    /// The transcoding spec of what `stream` receives; `None` when relayed.
+    pub fn transcode_spec(&self, stream: StreamId) -> Result<Option<TranscodeSpec>, RelayError> {
+        self.stream(stream)?;
+        Ok(self.transcode[stream.slot as usize]
+            .as_deref()
+            .map(|t| *t.spec()))
+    }
+
+    /// Transcoding counters of what `stream` receives; `None` when relayed.
+    pub fn transcode_stats(&self, stream: StreamId) -> Result<Option<TranscodeStats>, RelayError> {
+        self.stream(stream)?;
+        Ok(self.transcode[stream.slot as usize]
+            .as_deref()
+            .map(DirTranscoder::stats))
+    }
+
+    /// Packets waiting in [`Relay::poll_transmit`].
+    pub fn pending_transmits(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// The next transcoded packet, copied into `out` (SRTP-protected when
+    /// the peer speaks SRTP: leave [`crate::SRTP_MAX_OVERHEAD`] bytes of
+    /// room); send `out[..len]` from `from_port` to `to`. Drain it after
+    /// every [`Action::Consumed`] with `queued > 0`. A packet that does not
+    /// fit `out`, or whose protection fails, is dropped and counted.
+    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<Transmit> {
+        loop {
+            let (meta, bytes) = self.tx.pop()?;
+            let d = meta.dest;
+            let Some(dst) = out.get_mut(..bytes.len()) else {
+                self.drop_stream(d.slot, DropReason::Transcode);
+                continue;
+            };
+            dst.copy_from_slice(bytes);
+            let len = bytes.len();
+            // A peer deleted since the packet was queued has no context.
+            let peer_alive = self
+                .streams
+                .get(d.peer as usize)
+                .is_some_and(|p| p.active && p.gen_ == d.peer_gen);
+            if !peer_alive {
+                continue;
+            }
+            match self.protect(d.peer, out, len, false) {
+                Ok(len) => {
+                    return Some(Transmit {
+                        from_port: d.from_port,
+                        to: d.to,
+                        len,
+                    });
+                }
+                Err(r) => {
+                    self.drop_stream(d.slot, r);
+                }
+            }
+        }
+    }
+
     /// Counters and state of a stream.
     pub fn stats(&self, stream: StreamId) -> Result<StreamStats, RelayError> {
         let s = self.stream(stream)?;
@@ -1020,6 +1143,7 @@ impl Relay {
             s.peer = NONE;
             s.egress = Egress::default();
             self.srtp[slot as usize] = None;
+            self.transcode[slot as usize] = None;
             let rtp = self.ports.pair(slot).rtp;
             self.ports.release(rtp);
         }
@@ -1167,7 +1291,7 @@ impl Relay {
         };
         let confirm = self.cfg.confirm_packets;
         let s = &mut self.streams[slot as usize];
-        let (pt, seq, ts, ssrc, dtmf) = match RtpPacket::parse(&buf[..len]) {
+        let (pt, seq, ts, ssrc, dtmf, marker, payload_at) = match RtpPacket::parse(&buf[..len]) {
             Ok(p) => {
                 let pt = p.payload_type();
                 let dtmf = if pt == s.te_pt {
@@ -1175,7 +1299,17 @@ impl Relay {
                 } else {
                     None
                 };
-                (pt, p.sequence(), p.timestamp(), p.ssrc(), dtmf)
+                let at = p.payload_offset();
+                let end = at + p.payload().len();
+                (
+                    pt,
+                    p.sequence(),
+                    p.timestamp(),
+                    p.ssrc(),
+                    dtmf,
+                    p.marker(),
+                    (at, end),
+                )
             }
             Err(_) => return self.drop_stream(slot, DropReason::Malformed),
         };
@@ -1212,6 +1346,33 @@ impl Relay {
         let Some(to) = s.egress.to_rtp else {
             return self.drop_stream(slot, DropReason::NoDestination);
         };
+        if let Some(t) = self.transcode[slot as usize].as_deref_mut() {
+            let peer = s.peer;
+            let dest = TxDest {
+                from_port: s.egress.from_rtp,
+                to,
+                slot,
+                peer,
+                peer_gen: self.streams.get(peer as usize).map_or(0, |p| p.gen_),
+            };
+            let payload = buf.get(payload_at.0..payload_at.1).unwrap_or(&[]);
+            let dropped = t.dropped();
+            return match t.push(pt, marker, ssrc, ts, payload, now, dest, &mut self.tx) {
+                Ok(queued) => {
+                    let partly_dropped = t.dropped() != dropped;
+                    let s = &mut self.streams[slot as usize];
+                    if partly_dropped {
+                        // Concealment before an undecodable payload went out.
+                        s.cold.dropped.bump(DropReason::Transcode);
+                        self.counters.dropped += 1;
+                    }
+                    s.counters.forwarded_packets += queued as u64;
+                    self.counters.forwarded += queued as u64;
+                    Action::Consumed { queued }
+                }
+                Err(_) => self.drop_stream(slot, DropReason::Transcode),
+            };
+        }
         let (o_ssrc, o_seq, o_ts) = s.cont.map(ssrc, seq, ts, now, s.clock_rate);
         let o_pt = if s.pt_rewrite {
             s.pt_map[usize::from(pt)]
@@ -1294,6 +1455,15 @@ impl Relay {
         let s = &mut self.streams[slot as usize];
         if s.blocked {
             return self.drop_stream(slot, DropReason::Blocked);
+        }
+        // RTCP about a transcoded direction describes packets the other
+        // side never sees: terminated.
+        let peer_transcodes = self
+            .transcode
+            .get(s.peer as usize)
+            .is_some_and(Option::is_some);
+        if self.transcode[slot as usize].is_some() || peer_transcodes {
+            return Action::Consumed { queued: 0 };
         }
         // RTCP received on the RTP port goes out muxed only if the peer
         // uses rtcp-mux; otherwise to its RTCP destination.

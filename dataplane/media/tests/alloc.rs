@@ -114,3 +114,97 @@ fn forwarding_100k_packets_allocates_nothing() {
     );
     assert!(allocations() > before);
 }
+
+/// The transcoding path (PCMU → Opus and Opus → PCMU through the relay
+/// core, with a loss concealed and an event carried) allocates nothing per
+/// packet once the pipelines are built and the transmit ring is in use.
+/// (libopus's own state is allocated by libopus at construction.)
+#[test]
+fn transcoding_allocates_nothing_per_packet() {
+    use ferrovox_codecs::g711::encode_ulaw;
+    use ferrovox_codecs::opus::{OpusConfig, OpusEncoder};
+    use ferrovox_codecs::signal::sine;
+    use ferrovox_codecs::transcode::Codec;
+    use ferrovox_media::TranscodeSpec;
+
+    let t0 = Instant::now();
+    let mut r = Relay::new(config()).unwrap();
+    let te = |pt| StreamOptions {
+        telephone_event_pt: Some(pt),
+        ..StreamOptions::default()
+    };
+    let legs = two_legs(&mut r, t0, te(101), te(110));
+    let opus = Codec::Opus { sample_rate: 48000 };
+    r.set_transcode(
+        legs.a,
+        Some(TranscodeSpec::new(
+            (0, Codec::Pcmu, 20),
+            (111, opus, 20),
+            Some(101),
+            Some(110),
+        )),
+    )
+    .unwrap();
+    r.set_transcode(
+        legs.b,
+        Some(TranscodeSpec::new(
+            (111, opus, 20),
+            (0, Codec::Pcmu, 20),
+            Some(110),
+            Some(101),
+        )),
+    )
+    .unwrap();
+    let (pa, pb) = (
+        r.local_ports(legs.a).unwrap(),
+        r.local_ports(legs.b).unwrap(),
+    );
+    // Prepared input: 200 frames of a tone each way.
+    let mut phase = 0.0;
+    let mut enc = OpusEncoder::new(&OpusConfig::voip(48000)).unwrap();
+    let mut pcmu = Vec::new();
+    let mut opus_pkts = Vec::new();
+    for i in 0..200u32 {
+        let mut f8 = [0i16; 160];
+        let mut f48 = [0i16; 960];
+        sine(&mut f8, 8000, 1000.0, 8000.0, 0.0);
+        phase = sine(&mut f48, 48000, 1000.0, 8000.0, phase);
+        let mut p = rtp(0, i as u16, 160 * i, 0xa);
+        encode_ulaw(&f8, &mut p[12..172]).unwrap();
+        pcmu.push(p);
+        let mut o = [0u8; 400];
+        let n = enc.encode(&f48, &mut o).unwrap();
+        let mut p = rtp(111, i as u16, 960 * i, 0xb);
+        p.truncate(12);
+        p.extend_from_slice(&o[..n]);
+        opus_pkts.push(p);
+    }
+    let mut ev = dtmf(101, 0, 160 * 150, 0xa, 5, true, 800);
+    let mut out = [0u8; 2048];
+    let mut sent = 0usize;
+    let mut run = |r: &mut Relay, range: std::ops::Range<usize>| {
+        for i in range {
+            if i == 120 {
+                continue; // lost: concealed
+            }
+            let now = t0 + Duration::from_millis(20 * i as u64);
+            r.handle_packet(pa.rtp, addr(CALLER), &mut pcmu[i], now);
+            r.handle_packet(pb.rtp, addr(CALLEE), &mut opus_pkts[i], now);
+            if i == 150 {
+                r.handle_packet(pa.rtp, addr(CALLER), &mut ev, now);
+            }
+            while r.poll_transmit(&mut out).is_some() {
+                sent += 1;
+            }
+        }
+    };
+    run(&mut r, 0..20);
+    let before = allocations();
+    run(&mut r, 20..200);
+    assert_eq!(
+        allocations() - before,
+        0,
+        "allocations on the transcoding path"
+    );
+    assert!(sent >= 398, "sent {sent}");
+}

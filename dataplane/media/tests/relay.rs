@@ -16,6 +16,7 @@ fn forward(action: Action) -> (u16, std::net::SocketAddr, usize) {
     match action {
         Action::Forward { from_port, to, len } => (from_port, to, len),
         Action::Drop(r) => panic!("dropped: {r:?}"),
+        Action::Consumed { queued } => panic!("consumed ({queued} queued)"),
     }
 }
 

@@ -84,6 +84,7 @@ fn relay(
             Ok(buf)
         }
         Action::Drop(reason) => Err(reason),
+        Action::Consumed { queued } => panic!("consumed ({queued} queued)"),
     }
 }
 

@@ -9,8 +9,10 @@
 //!   SRTP protection adds; the media task hands them to
 //!   [`ferrovox_media::Relay::handle_datagram`] with the node's clock and sends forwards
 //!   with a non-blocking `send_to` on the socket of `from_port` (a full socket buffer drops
-//!   the packet and counts it). The relay is never behind a `Mutex`: only the media task
-//!   touches it.
+//!   the packet and counts it). A transcoding stream's datagram is consumed by the relay
+//!   instead ([`Action::Consumed`]); the packets its transcoder produced are drained with
+//!   [`ferrovox_media::Relay::poll_transmit`] and sent the same way. The relay is never
+//!   behind a `Mutex`: only the media task touches it.
 //! - Timers: the task sleeps until [`ferrovox_media::Relay::poll_timeout`], runs
 //!   `handle_timeout`, and drains the events: a media timeout deletes the call; timeouts and
 //!   DTMF are published on the bus (`call.media_timeout`, `call.final_timeout`, `call.dtmf`).
@@ -35,6 +37,9 @@ use tokio::task::AbortHandle;
 
 /// Largest media datagram relayed whole (RTP over UDP stays below the path MTU).
 pub(crate) const MAX_MEDIA_DATAGRAM: usize = 4096;
+
+/// Room for one transcoded packet and its SRTP trailer.
+const TRANSMIT_BUFFER: usize = ferrovox_media::transcode::TX_SLOT_BYTES + SRTP_MAX_OVERHEAD;
 
 /// Datagrams waiting for the media task before readers wait (UDP buffers absorb the rest).
 const INBOUND_QUEUE: usize = 4096;
@@ -221,6 +226,30 @@ fn relay_one(commands: &mut RelayCommands<MediaSockets>, datagram: &mut Inbound)
         }
         Action::Drop(reason) => {
             tracing::trace!(port = datagram.port, src = %datagram.src, ?reason, "media dropped");
+        }
+        Action::Consumed { queued } => {
+            if queued > 0 {
+                send_transcoded(commands);
+            }
+        }
+    }
+}
+
+/// Sends what the relay's transcoders produced (each packet from its stream's socket).
+fn send_transcoded(commands: &mut RelayCommands<MediaSockets>) {
+    let mut out = [0u8; TRANSMIT_BUFFER];
+    while let Some(t) = commands.relay_mut().poll_transmit(&mut out) {
+        let Some(socket) = commands.ports().socket(t.from_port) else {
+            tracing::debug!(
+                from_port = t.from_port,
+                "transcoded packet from a port without a socket"
+            );
+            continue;
+        };
+        let bytes = out.get(..t.len).unwrap_or(&out);
+        if let Err(error) = socket.try_send_to(bytes, t.to) {
+            metrics::counter!("ferrovox_media_send_errors_total").increment(1);
+            tracing::trace!(%error, to = %t.to, from_port = t.from_port, "media send failed");
         }
     }
 }

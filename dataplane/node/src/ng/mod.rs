@@ -11,6 +11,7 @@
 //! commands (`offer`, `answer`, `delete`, `query`, `list`) on top of the relay core.
 
 pub mod bencode;
+pub(crate) mod codecs;
 pub mod relay_commands;
 #[cfg(test)]
 pub(crate) mod srtp_oracle;

@@ -37,6 +37,11 @@
 //!   Usable lines have one `inline` key, no MKI and no session parameters (`KDR=0`
 //!   aside). SRTP packets that fail authentication or replay checks are dropped and show up
 //!   in the `errors` of `query`.
+//! - Codecs and transcoding ([`super::codecs`]): rtpengine's `codec` dictionary
+//!   (`strip`, `mask`, `offer`, `transcode`) and its flag forms shape the offer sent
+//!   on; at `answer`, a shared codec is relayed and a codec the offerer lacks is
+//!   transcoded per direction in the relay core, with the answer to the offerer
+//!   advertising its own codec, telephone-event and ptime.
 //! - `delete` removes the whole call at once (no `delete-delay`) and replies with its final
 //!   statistics, in the form of `query`.
 //! - Relay events: a media timeout deletes the call, a final timeout forgets it
@@ -47,10 +52,11 @@
 //! parameters (`UNENCRYPTED_SRTCP` etc.), MKI, AES-256/GCM/F8 suites, rtpengine's
 //! `SDES-pad`, `SDES-static`, `SDES-nonew` and the like (ignored). Not
 //! implemented and ignored: non-RTP media (`m=image` T.38 etc.) is rejected with port 0 in
-//! the SDP sent on; codec manipulation flags; media recording; per-branch forking;
+//! the SDP sent on; media recording; per-branch forking;
 //! multiple interfaces.
 
 use super::bencode::Value;
+use super::codecs::{self, CodecFlags, OfferedCodecs, Plan};
 use super::{Commands, error_reply};
 use ferrovox_media::ports::PortPair;
 use ferrovox_media::{
@@ -129,6 +135,8 @@ pub enum NgError {
     },
     #[error("Relay error: {0}")]
     Relay(#[from] RelayError),
+    #[error("Could not rewrite codecs: {0}")]
+    CodecRewrite(String),
 }
 
 /// One endpoint of an ng call.
@@ -311,6 +319,9 @@ struct NgCall {
     origins: OriginTracker,
     /// Port pairs whose sockets are open, closed when the call goes.
     opened: Vec<PortPair>,
+    /// What the last offer offered, by `m=` index (for the answer's relay or
+    /// transcode decision).
+    offered: Vec<Option<OfferedCodecs>>,
 }
 
 impl NgCall {
@@ -444,6 +455,7 @@ impl<P: MediaPorts> RelayCommands<P> {
             return Err(NgError::Invalid("sdp", "not a string".into()));
         };
         let flags = Flags::parse(message)?;
+        let codec_flags = CodecFlags::parse(message)?;
         let received = SessionDescription::parse(sdp)?;
         check_transport(&received)?;
 
@@ -488,6 +500,18 @@ impl<P: MediaPorts> RelayCommands<P> {
             (0, 1)
         };
 
+        // The SDP sent on, with the codec requests applied (checked before anything
+        // changes).
+        let mut out = received.clone();
+        anchor(&mut out, self.interface, &flags);
+        let mut offered = Vec::with_capacity(out.media.len());
+        for (i, m) in out.media.iter_mut().enumerate() {
+            offered.push(match relayed[i] {
+                Some(_) => Some(codecs::apply_offer(m, i, offerer, &codec_flags)?),
+                None => None,
+            });
+        }
+
         // Ports needed: a pair per leg for each relayed section that has no streams yet.
         let new_sections = relayed
             .iter()
@@ -530,6 +554,7 @@ impl<P: MediaPorts> RelayCommands<P> {
                     legs: [leg(Some(from_tag.to_owned()), legs[0]), leg(None, legs[1])],
                     origins: OriginTracker::new(),
                     opened: Vec::new(),
+                    offered: Vec::new(),
                 },
             );
             self.by_id.insert(id, call_id.to_owned());
@@ -553,8 +578,7 @@ impl<P: MediaPorts> RelayCommands<P> {
         {
             call.legs[answerer].tag = Some(to_tag.to_owned());
         }
-        let mut out = received.clone();
-        anchor(&mut out, self.interface, &flags);
+        call.offered = offered;
         for (i, m) in out.media.iter_mut().enumerate() {
             match call.legs[answerer].stream(i) {
                 Some(stream) if relayed[i].is_some() => {
@@ -748,8 +772,31 @@ impl<P: MediaPorts> RelayCommands<P> {
             }
             call.legs[answerer].set(i, theirs, mux, m);
             if !accepted {
+                self.relay.set_transcode(ours, None)?;
+                self.relay.set_transcode(theirs, None)?;
                 out.media[i].port = 0;
                 continue;
+            }
+            // Relay when the sides share the codec, transcode when they do not.
+            let plan = match call.offered.get(i).cloned().flatten() {
+                Some(offered) if offered.offerer == offerer => {
+                    codecs::apply_answer(&offered, m, &mut out.media[i])?
+                }
+                _ => Plan::Relay,
+            };
+            match plan {
+                Plan::Relay => {
+                    self.relay.set_transcode(ours, None)?;
+                    self.relay.set_transcode(theirs, None)?;
+                }
+                Plan::Transcode {
+                    from_offerer,
+                    from_answerer,
+                } => {
+                    tracing::debug!(call_id, media = i, ?from_offerer, "transcoding");
+                    self.relay.set_transcode(ours, Some(from_offerer))?;
+                    self.relay.set_transcode(theirs, Some(from_answerer))?;
+                }
             }
             // Toward the offerer: the protocol it offered, with the key the node
             // answered it with when that is SRTP.
