@@ -9,6 +9,7 @@ mod accesskey;
 mod auth;
 mod body;
 pub mod bootstrap;
+pub mod directory;
 mod error;
 mod http_metrics;
 pub mod openapi;
@@ -83,6 +84,8 @@ pub struct ControlPlane {
     stop: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
     relay: tokio::task::JoinHandle<()>,
+    /// Publishes the nodes' SIP directory.
+    directory: tokio::task::JoinHandle<()>,
 }
 
 impl ControlPlane {
@@ -113,6 +116,7 @@ impl ControlPlane {
         let wake = Arc::new(tokio::sync::Notify::new());
         let relay = outbox::spawn(engines.store.clone(), engines.bus.clone(), wake.clone());
         let events = ws::start_fan_out(engines.bus.clone()).await?;
+        let directory = directory::spawn(engines.store.clone(), engines.bus.clone()).await?;
         let router = routes::router(routes::AppState {
             engines,
             metrics,
@@ -140,6 +144,7 @@ impl ControlPlane {
             stop,
             server,
             relay,
+            directory,
         })
     }
 
@@ -153,6 +158,7 @@ impl ControlPlane {
         let _ = self.server.await;
         // Unpublished events stay in the outbox for the next start.
         self.relay.abort();
+        self.directory.abort();
         tracing::info!(addr = %self.addr, "control plane stopped");
     }
 }

@@ -143,6 +143,15 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Record>, StoreError>;
 
+    /// Live rows of every customer in id order, `limit` per call, after the row with id
+    /// `after_id`: a full scan in pages (building the nodes' SIP directory).
+    async fn record_scan(
+        &self,
+        table: &TableSpec,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Record>, StoreError>;
+
     /// Writes effects without a row change (the audit row of a login, say).
     async fn write_effects(&self, effects: &Effects) -> Result<(), StoreError>;
 

@@ -511,6 +511,24 @@ macro_rules! impl_store {
                     .collect()
             }
 
+            async fn record_scan(
+                &self,
+                table: &$crate::TableSpec,
+                after_id: Option<&str>,
+                limit: u32,
+            ) -> Result<Vec<$crate::Record>, $crate::StoreError> {
+                let sql = $crate::queries::record_sql::scan(table);
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind($crate::LIVE)
+                    .bind(after_id.unwrap_or("").to_owned())
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|row| Self::read_record(table, row))
+                    .collect()
+            }
+
             async fn outbox_pending(
                 &self,
                 limit: u32,
@@ -642,6 +660,15 @@ pub(crate) mod record_sql {
             table.column_list(),
             table.name
         ))
+    }
+
+    /// Live rows of every customer in primary-key order, after an id ("" = from the start).
+    pub(crate) fn scan(table: &TableSpec) -> String {
+        format!(
+            "SELECT {} FROM {} WHERE tm_delete = ? AND id > ? ORDER BY id LIMIT ?",
+            table.column_list(),
+            table.name
+        )
     }
 
     pub(crate) fn list(table: &TableSpec, after: bool) -> String {

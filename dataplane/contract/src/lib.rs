@@ -11,6 +11,7 @@
 //! recordings), and every addition stays serialisable so it can cross a process boundary.
 
 pub mod bus;
+pub mod directory;
 pub mod event;
 pub mod node;
 pub mod readiness;
@@ -19,6 +20,7 @@ pub mod rpc;
 pub use bus::amqp::AmqpBus;
 pub use bus::memory::MemoryBus;
 pub use bus::{Bus, BusError, RequestHandler, Serving, Subscription, topic_matches};
+pub use directory::{SIP_DIRECTORY_EVENT, SipDirectory};
 pub use event::Event;
 pub use node::NodeId;
 pub use readiness::{Check, Readiness};

@@ -127,6 +127,16 @@ impl MediaNode {
             node_id: config.node_id.clone(),
         }));
         let sip_addr = sip.as_ref().and_then(sip::SipEdge::udp_addr);
+        if let Some(edge) = &sip {
+            let subscription = bus
+                .subscribe(ferrovox_contract::SIP_DIRECTORY_EVENT)
+                .await?;
+            tasks.spawn(follow_sip_directory(
+                subscription,
+                edge.directory_handle(),
+                stopped.clone(),
+            ));
+        }
         let sip_stats = sip.as_ref().map(sip::SipEdge::stats_handle);
         tasks.spawn(admin::serve(
             admin_listener,
@@ -200,6 +210,29 @@ impl MediaNode {
             tracing::debug!(%error, "could not announce node.stopped");
         }
         tracing::info!(node = %self.config.node_id, "media node stopped");
+    }
+}
+
+/// Applies every SIP directory the control plane publishes until the node stops.
+async fn follow_sip_directory(
+    mut subscription: ferrovox_contract::Subscription,
+    edge: sip::SipStatsHandle,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let event = tokio::select! {
+            _ = stop.changed() => return,
+            event = subscription.next() => match event {
+                Some(event) => event,
+                None => return,
+            },
+        };
+        match serde_json::from_value::<ferrovox_contract::SipDirectory>(event.data) {
+            Ok(directory) => {
+                edge.apply_directory(&directory);
+            }
+            Err(error) => tracing::warn!(%error, "unreadable SIP directory ignored"),
+        }
     }
 }
 

@@ -45,7 +45,7 @@ pub struct Extension {
     pub tm_delete: NaiveDateTime,
     #[serde(skip)]
     #[schema(ignore)]
-    password: String,
+    pub(crate) password: String,
 }
 
 /// Body of `POST /v1.0/extensions`.

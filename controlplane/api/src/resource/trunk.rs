@@ -49,7 +49,7 @@ pub struct Trunk {
     pub tm_delete: NaiveDateTime,
     #[serde(skip)]
     #[schema(ignore)]
-    password: String,
+    pub(crate) password: String,
 }
 
 /// Body of `POST /v1.0/trunks`.

@@ -13,7 +13,7 @@ mod shared;
 pub use config::{SipEdgeConfig, SipUser, parse_listen, parse_next_hop};
 pub use ferrovox_runtime::{Backend, ParseBackendError};
 pub use ferrovox_sip::transaction::{Peer, Transport};
-pub use shared::SipConfigError;
+pub use shared::{DirectoryOutcome, SipConfigError};
 
 use ferrovox_proxy::ProxyConfig;
 use ferrovox_runtime::{Runtime, RuntimeConfig, RuntimeError};
@@ -75,6 +75,10 @@ impl SipStatsHandle {
             active_dialogs: s.total(|c| &c.active_dialogs),
             memory_bytes: s.total(|c| &c.memory_bytes),
         }
+    }
+
+    pub fn apply_directory(&self, directory: &ferrovox_contract::SipDirectory) -> DirectoryOutcome {
+        self.0.apply_directory(directory, Instant::now())
     }
 
     /// Every core ran its housekeeping recently (a stuck or dead core does not).
@@ -147,6 +151,17 @@ impl SipEdge {
 
     /// Reads the totals while the edge runs (for the admin endpoint).
     pub fn stats_handle(&self) -> SipStatsHandle {
+        SipStatsHandle(self.shared.clone())
+    }
+
+    /// Applies the control plane's SIP directory (accounts, trunks, gateways, routes) on top of
+    /// the configuration's own; an older or equal version is ignored.
+    pub fn apply_directory(&self, directory: &ferrovox_contract::SipDirectory) -> DirectoryOutcome {
+        self.shared.apply_directory(directory, Instant::now())
+    }
+
+    /// A handle that applies directories while the edge runs (from the bus subscriber).
+    pub fn directory_handle(&self) -> SipStatsHandle {
         SipStatsHandle(self.shared.clone())
     }
 

@@ -10,11 +10,9 @@
 use super::shared::Shared;
 use ferrovox_proxy::{Admission, Decision, ForwardPlan, Policy, RouteRequest, Target};
 use ferrovox_registrar::{AuthResult, Destination, Reply};
-use ferrovox_routing::{GatewayId, LimitAction, RateLimiter, Verdict};
+use ferrovox_routing::{LimitAction, RateLimiter, Verdict};
 use ferrovox_sip::Method;
 use ferrovox_sip::transaction::Peer;
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -22,7 +20,6 @@ pub struct EdgePolicy {
     shared: Arc<Shared>,
     /// Per core: SO_REUSEPORT sends one source's datagrams to one core.
     pike: Option<RateLimiter>,
-    gateway_by_addr: HashMap<SocketAddr, GatewayId>,
 }
 
 impl EdgePolicy {
@@ -33,22 +30,7 @@ impl EdgePolicy {
         } else {
             None
         };
-        let gateway_by_addr = shared
-            .routes
-            .gateways()
-            .iter()
-            .filter_map(|gateway| {
-                shared
-                    .routes
-                    .gateway_by_name(gateway.name())
-                    .map(|(id, _)| (gateway.address(), id))
-            })
-            .collect();
-        Self {
-            shared,
-            pike,
-            gateway_by_addr,
-        }
+        Self { shared, pike }
     }
 }
 
@@ -76,7 +58,7 @@ impl Policy for EdgePolicy {
         // Trusted sources are not rate limited: carriers' trunks, and this host itself
         // (benchmark load generators and local services cannot be remote attackers).
         let ip = from.addr.ip();
-        if ip.is_loopback() || self.shared.trunks.trunk_for_source(ip).is_some() {
+        if ip.is_loopback() || self.shared.routing().trunks.trunk_for_source(ip).is_some() {
             return Admission::Accept;
         }
         match pike.check(ip, now) {
@@ -93,50 +75,36 @@ impl Policy for EdgePolicy {
 
     fn route(&mut self, req: &RouteRequest<'_>, now: Instant) -> Decision {
         let shared = &self.shared;
+        let registrar = &shared.registrar;
         let wall = SystemTime::now();
-        if let Some(registrar) = &shared.registrar
-            && registrar.is_blocked(req.source.addr.ip(), now)
-        {
-            return status(403, "Forbidden");
-        }
         match req.method {
-            Method::Register => {
-                return match &shared.registrar {
-                    Some(registrar) if req.request_uri_is_local || shared.next_hop.is_none() => {
-                        respond(registrar.register(req.msg, req.source, now, wall))
-                    }
-                    _ => match shared.next_hop {
-                        Some(hop) => forward(Target::to_peer(hop)),
-                        None => status(403, "Registration Not Served Here"),
-                    },
-                };
+            Method::Register if req.request_uri_is_local || shared.next_hop.is_none() => {
+                return respond(registrar.register(req.msg, req.source, now, wall));
             }
             // OPTIONS to the proxy itself (keep-alives, probes); to a user it is forwarded.
             Method::Options
                 if req.request_uri_is_local
                     && !shared.is_local_user(&String::from_utf8_lossy(req.request_uri)) =>
             {
-                return match &shared.registrar {
-                    Some(registrar) => respond(registrar.options_reply()),
-                    None => respond(Reply::new(200, "OK").with_header("Allow", ALLOW)),
-                };
+                return respond(registrar.options_reply());
             }
             _ => {}
         }
         if let Some(hop) = shared.next_hop {
             return forward(Target::to_peer(hop));
         }
+        if registrar.is_blocked(req.source.addr.ip(), now) {
+            return status(403, "Forbidden");
+        }
         if let Some(dest) = req.route_dest {
             return forward(Target::to_peer(dest));
         }
-        let from_trunk = shared
+        let routing = shared.routing();
+        let from_trunk = routing
             .trunks
             .trunk_for_source(req.source.addr.ip())
             .is_some();
         if shared.require_auth && !from_trunk && needs_auth(req.method) {
-            let Some(registrar) = &shared.registrar else {
-                return status(403, "Forbidden");
-            };
             match registrar.authenticate(req.msg, req.source, true, now, wall) {
                 AuthResult::Ok { .. } => {}
                 AuthResult::Challenge(reply) | AuthResult::Throttled(reply) => {
@@ -145,30 +113,28 @@ impl Policy for EdgePolicy {
             }
         }
         let ruri = String::from_utf8_lossy(req.request_uri);
-        if let Some(registrar) = &shared.registrar {
-            let targets: Vec<Target> = registrar
-                .targets(&ruri, now)
-                .into_iter()
-                .filter_map(|target| match target.destination {
-                    Destination::Peer(dest) => Some(Target {
-                        uri: target.request_uri,
-                        dest,
-                    }),
-                    // Host names in contacts are not resolved (no DNS on the signalling path).
-                    Destination::Resolve { .. } => None,
-                })
-                .collect();
-            if !targets.is_empty() {
-                return Decision::Forward(ForwardPlan {
-                    groups: vec![targets],
-                    failover_on: Vec::new(),
-                });
-            }
-            if shared.is_local_user(&ruri) {
-                return status(480, "Temporarily Unavailable");
-            }
+        let targets: Vec<Target> = registrar
+            .targets(&ruri, now)
+            .into_iter()
+            .filter_map(|target| match target.destination {
+                Destination::Peer(dest) => Some(Target {
+                    uri: target.request_uri,
+                    dest,
+                }),
+                // Host names in contacts are not resolved (no DNS on the signalling path).
+                Destination::Resolve { .. } => None,
+            })
+            .collect();
+        if !targets.is_empty() {
+            return Decision::Forward(ForwardPlan {
+                groups: vec![targets],
+                failover_on: Vec::new(),
+            });
         }
-        let plan = shared.routes.plan(&ruri, &shared.health, now);
+        if shared.is_local_user(&ruri) {
+            return status(480, "Temporarily Unavailable");
+        }
+        let plan = routing.routes.plan(&ruri, &routing.health, now);
         let Some(first) = plan.first() else {
             return status(404, "Not Found");
         };
@@ -188,13 +154,12 @@ impl Policy for EdgePolicy {
     }
 
     fn branch_result(&mut self, target: &Target, status: u16, now: Instant) {
-        if let Some(&gateway) = self.gateway_by_addr.get(&target.dest.addr) {
-            self.shared.health.report(gateway, Some(status), now);
+        let routing = self.shared.routing();
+        if let Some(&gateway) = routing.gateway_by_addr.get(&target.dest.addr) {
+            routing.health.report(gateway, Some(status), now);
         }
     }
 }
-
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, MESSAGE, REFER, NOTIFY, SUBSCRIBE";
 
 fn forward(target: Target) -> Decision {
     Decision::Forward(ForwardPlan::single(target))

@@ -3,7 +3,7 @@
 //! registration expiry, and publishing counters for /metrics.
 
 use super::policy::EdgePolicy;
-use super::shared::Shared;
+use super::shared::{Routing, Shared};
 use ferrovox_proxy::{Proxy, ProxyConfig, ProxyEvent};
 use ferrovox_routing::ProbeToken;
 use ferrovox_runtime::{CoreContext, Service};
@@ -20,7 +20,8 @@ pub struct ProxyService {
     proxy: Proxy<EdgePolicy>,
     shared: Arc<Shared>,
     core: usize,
-    probes: HashMap<u64, ProbeToken>,
+    /// Probes in flight, with the routing they belong to (a new directory replaces it).
+    probes: HashMap<u64, (Arc<Routing>, ProbeToken)>,
     next_probe_token: u64,
     next_housekeeping: Instant,
 }
@@ -46,8 +47,10 @@ impl ProxyService {
         while let Some(event) = self.proxy.poll_event() {
             match event {
                 ProxyEvent::ProbeResult { token, status } => {
-                    if let Some(probe) = self.probes.remove(&token) {
-                        self.shared.health.probe_result(probe, status, now);
+                    if let Some((routing, probe)) = self.probes.remove(&token)
+                        && Arc::ptr_eq(&routing, &self.shared.routing())
+                    {
+                        routing.health.probe_result(probe, status, now);
                     }
                 }
                 ProxyEvent::DialogStarted { call_id } => {
@@ -69,10 +72,11 @@ impl ProxyService {
         if self.core != 0 {
             return;
         }
-        while let Some(probe) = self.shared.health.poll_probe(now) {
+        let routing = self.shared.routing();
+        while let Some(probe) = routing.health.poll_probe(now) {
             let token = self.next_probe_token;
             self.next_probe_token += 1;
-            self.probes.insert(token, probe.token);
+            self.probes.insert(token, (routing.clone(), probe.token));
             self.proxy.send_probe(&probe.uri, probe.peer(), token, now);
         }
     }
@@ -82,10 +86,8 @@ impl ProxyService {
             return;
         }
         self.next_housekeeping = now + HOUSEKEEPING;
-        if self.core == 0
-            && let Some(registrar) = &self.shared.registrar
-        {
-            registrar.purge_expired(now);
+        if self.core == 0 {
+            self.shared.registrar.purge_expired(now);
         }
         let stats = self.proxy.stats();
         let counters = &self.shared.cores[self.core];
@@ -132,7 +134,7 @@ impl Service for ProxyService {
             next = next.min(at);
         }
         if self.core == 0
-            && let Some(at) = self.shared.health.next_probe_at()
+            && let Some(at) = self.shared.routing().health.next_probe_at()
         {
             next = next.min(at);
         }
