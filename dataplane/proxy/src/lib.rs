@@ -74,6 +74,7 @@ mod proxy;
 mod request;
 mod response;
 mod routes;
+mod salvage;
 mod slab;
 mod timers;
 

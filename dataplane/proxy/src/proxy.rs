@@ -480,6 +480,11 @@ impl<P: Policy> Proxy<P> {
         branch_id::to_tag(self.config.branch_salt, call_id, from_tag, cseq)
     }
 
+    /// A To tag for a reply to bytes that did not parse: stable for retransmissions of them.
+    pub(crate) fn salvage_tag(&self, bytes: &[u8]) -> [u8; 16] {
+        branch_id::to_tag(self.config.branch_salt, bytes, b"", 0)
+    }
+
     pub(crate) fn count_reply(&mut self, code: u16) {
         let class = usize::from(code / 100).saturating_sub(1);
         if let Some(c) = self.stats.replies_by_class.get_mut(class) {

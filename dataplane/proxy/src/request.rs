@@ -52,8 +52,23 @@ impl<P: Policy> Proxy<P> {
             Ok(m) if m.is_request() => m,
             Ok(_) => return,
             Err(e) => {
-                debug!(%from.addr, error = %e, "unparseable request dropped");
                 self.stats.dropped_malformed += 1;
+                let reason = e.to_string();
+                let tag = self.salvage_tag(bytes);
+                let mut buf = std::mem::take(&mut self.buf);
+                let answered = crate::salvage::reply(bytes, &reason, &tag, &mut buf);
+                self.buf = buf;
+                if answered {
+                    debug!(%from.addr, error = %e, "unparseable request answered");
+                    self.count_reply(if self.buf.starts_with(b"SIP/2.0 505") {
+                        505
+                    } else {
+                        400
+                    });
+                    self.queue_buf(from);
+                } else {
+                    debug!(%from.addr, error = %e, "unparseable request dropped");
+                }
                 return;
             }
         };

@@ -585,11 +585,17 @@ fn escruri_gets_400() {
     rejects("escruri", 400);
 }
 
-/// regbadct: a Contact addr-spec with URI headers and no brackets — RFC 4475: an element
-/// receiving it should answer 400.
+/// regbadct: a Contact addr-spec with URI headers and no brackets. RFC 4475 asks the
+/// element that processes the REGISTER to answer 400 — the registrar. A proxy forwarding a
+/// REGISTER for another domain does not interpret its Contact (§16.6 leaves it untouched),
+/// so it goes on to the registrar downstream unchanged.
 #[test]
-fn regbadct_gets_400() {
-    rejects("regbadct", 400);
+fn regbadct_is_forwarded_to_the_registrar() {
+    let bytes = invalid("regbadct");
+    let from = sender(&bytes);
+    let mut rig = Rig::new();
+    let out = rig.input(&bytes, from);
+    assert_forwarded("regbadct", &bytes, out, from);
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //!
 //! [`Registrar::register`] follows §10.3 in order: (source throttled →
 //! 403), validation (400), `Require` (420 unless only `path`), step 3
-//! authentication (401 with one challenge per algorithm, SHA-256 first as
-//! RFC 8760 asks), step 4 authorisation (the authenticated user must be the
+//! authentication (401 with one challenge per algorithm, in the configured
+//! order — by default SHA-256 first as RFC 8760 asks), step 4 authorisation (the authenticated user must be the
 //! To user: 403), step 5 the To AOR (404 unless SIP), step 6 Contact
 //! checks (`*` only alone and with `Expires: 0`: 400), step 7 expiry (a
 //! contact's `expires` parameter beats the Expires header, which beats
@@ -67,8 +67,9 @@ pub struct RegistrarConfig {
     pub default_expires: u32,
     /// Whether REGISTER must be authenticated.
     pub require_auth: bool,
-    /// Algorithms to challenge with (challenges are always ordered SHA-256
-    /// first).
+    /// Algorithms to challenge with, in this order. Clients take the first one
+    /// they support — and some (baresip 1.0) give up at the first one they do
+    /// not, so deployments with such phones put MD5 first.
     pub algorithms: Vec<Algorithm>,
     /// Failure throttling.
     pub throttle: ThrottleConfig,
@@ -234,7 +235,7 @@ impl Registrar {
     }
 
     /// A 401 (or 407 when `proxy`) with one challenge per configured
-    /// algorithm, SHA-256 first, all with the same fresh nonce.
+    /// algorithm, in the configured order, all with the same fresh nonce.
     pub fn challenge(&self, proxy: bool, stale: bool, wall: SystemTime) -> Reply {
         let nonce = self.mint.issue(wall);
         let (code, reason, header) = if proxy {
@@ -243,8 +244,10 @@ impl Registrar {
             (401, "Unauthorized", "WWW-Authenticate")
         };
         let mut reply = Reply::new(code, reason);
-        for algorithm in [Algorithm::Sha256, Algorithm::Md5] {
-            if self.config.algorithms.contains(&algorithm) {
+        let mut offered = Vec::with_capacity(2);
+        for &algorithm in &self.config.algorithms {
+            if !offered.contains(&algorithm) {
+                offered.push(algorithm);
                 let value = Challenge {
                     realm: &self.config.realm,
                     nonce: &nonce,

@@ -3,8 +3,9 @@
 //!
 //! Order for an out-of-dialog request: per-source rate limit (pike) → REGISTER answered by
 //! the registrar → OPTIONS to the proxy itself answered 200 → benchmark next hop (everything
-//! goes there) → a pre-loaded Route is followed → callers outside every trunk authenticate
-//! (407) as a configured user → a registered user's contacts are forked to in parallel →
+//! goes there) → a blocked source gets 403 → callers outside every trunk authenticate (407)
+//! as a configured user → a pre-loaded Route is followed → a registered user's contacts are
+//! forked to in parallel →
 //! carrier prefix routes with failover through their gateways → 404.
 
 use super::shared::Shared;
@@ -96,9 +97,6 @@ impl Policy for EdgePolicy {
         if registrar.is_blocked(req.source.addr.ip(), now) {
             return status(403, "Forbidden");
         }
-        if let Some(dest) = req.route_dest {
-            return forward(Target::to_peer(dest));
-        }
         let routing = shared.routing();
         let from_trunk = routing
             .trunks
@@ -111,6 +109,11 @@ impl Policy for EdgePolicy {
                     return respond(reply);
                 }
             }
+        }
+        // A pre-loaded Route is followed only after authentication: otherwise anyone could
+        // relay calls through this proxy to any address.
+        if let Some(dest) = req.route_dest {
+            return forward(Target::to_peer(dest));
         }
         let ruri = String::from_utf8_lossy(req.request_uri);
         let targets: Vec<Target> = registrar

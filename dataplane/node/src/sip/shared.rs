@@ -140,6 +140,13 @@ impl Shared {
         let mut registrar_config =
             ferrovox_registrar::RegistrarConfig::new(config.realm.clone(), random_secret());
         registrar_config.require_auth = true;
+        // MD5 first: common phones (Debian's baresip 1.0) give up on a challenge list that
+        // starts with an algorithm they lack instead of taking the next; SHA-256 clients can
+        // still choose it, since every challenge is offered.
+        registrar_config.algorithms = vec![
+            ferrovox_registrar::Algorithm::Md5,
+            ferrovox_registrar::Algorithm::Sha256,
+        ];
         let registrar = Registrar::new(
             registrar_config,
             credentials.clone(),
