@@ -57,6 +57,9 @@ pub enum ControlError {
     },
 }
 
+/// The data directory when none is given: the appliance's default `data_dir`.
+pub const DEFAULT_DATA_DIR: &str = "ferrovox-data";
+
 /// How a control plane runs besides its engines.
 #[derive(Clone)]
 pub struct Options {
@@ -99,12 +102,32 @@ impl ControlPlane {
         Self::start_with(listen, engines, metrics, Options::default()).await
     }
 
-    /// [`ControlPlane::start`] with explicit options.
+    /// [`ControlPlane::start`] with explicit options, and files (recordings) in
+    /// [`DEFAULT_DATA_DIR`].
     pub async fn start_with(
         listen: SocketAddr,
         engines: Engines,
         metrics: RenderMetrics,
         options: Options,
+    ) -> Result<Self, ControlError> {
+        Self::start_with_data_dir(
+            listen,
+            engines,
+            metrics,
+            options,
+            std::path::Path::new(DEFAULT_DATA_DIR),
+        )
+        .await
+    }
+
+    /// [`ControlPlane::start_with`] with the appliance's data directory: recording files are
+    /// served from its `recordings` folder.
+    pub async fn start_with_data_dir(
+        listen: SocketAddr,
+        engines: Engines,
+        metrics: RenderMetrics,
+        options: Options,
+        data_dir: &std::path::Path,
     ) -> Result<Self, ControlError> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -124,6 +147,7 @@ impl ControlPlane {
             events,
             limiter: Arc::new(ratelimit::RateLimiter::new(options.rate_limits)),
             jwt_secret: Arc::new(options.jwt_secret),
+            recordings_dir: Arc::new(data_dir.join(resource::recording::RECORDINGS_FOLDER)),
         });
         let (stop, mut stopped) = watch::channel(false);
         let server = tokio::spawn(async move {

@@ -6,8 +6,9 @@
 //! document cannot drift from the routes.
 
 use crate::resource::{
-    Resource, accesskey::AccessKey, agent::Agent, extension::Extension, number::Number,
-    provider::Provider, route::Route, trunk::Trunk,
+    Resource, accesskey::AccessKey, agent::Agent, customer, extension::Extension, flow::Flow,
+    flow_actions, number::Number, provider::Provider, recording::Recording, route::Route,
+    trunk::Trunk,
 };
 use crate::session::{Login, Session};
 use serde_json::{Map, Value, json};
@@ -50,6 +51,16 @@ fn id_parameter() -> Value {
 
 /// The five operations of a resource at `/v1.0/<path>` and `/v1.0/<path>/{id}`.
 fn resource_paths<R: Resource>(paths: &mut Map<String, Value>, path: &str, tag: &str) {
+    resource_paths_with::<R>(paths, path, tag, true);
+}
+
+/// [`resource_paths`]; without create and update unless `writable`.
+fn resource_paths_with<R: Resource>(
+    paths: &mut Map<String, Value>,
+    path: &str,
+    tag: &str,
+    writable: bool,
+) {
     let name = R::name();
     let create = R::Create::name();
     let update = R::Update::name();
@@ -102,24 +113,40 @@ fn resource_paths<R: Resource>(paths: &mut Map<String, Value>, path: &str, tag: 
             "responses": with_errors(Map::from_iter([("200".to_owned(), json_response("Deleted; tm_delete is set", schema_ref(&name)))]), &change_errors),
         }
     });
+    let (mut collection, mut item) = (collection, item);
+    if !writable {
+        if let Some(collection) = collection.as_object_mut() {
+            collection.remove("post");
+        }
+        if let Some(item) = item.as_object_mut() {
+            item.remove("put");
+        }
+    }
     paths.insert(format!("/v1.0/{path}"), collection);
     paths.insert(format!("/v1.0/{path}/{{id}}"), item);
 }
 
 fn resource_schemas<R: Resource>(schemas: &mut Map<String, Value>) {
+    resource_schemas_with::<R>(schemas, true);
+}
+
+/// [`resource_schemas`]; without the request bodies unless `writable`.
+fn resource_schemas_with<R: Resource>(schemas: &mut Map<String, Value>, writable: bool) {
     let name = R::name().to_string();
     schemas.insert(
         name.clone(),
         serde_json::to_value(R::schema()).unwrap_or_default(),
     );
-    schemas.insert(
-        R::Create::name().to_string(),
-        serde_json::to_value(R::Create::schema()).unwrap_or_default(),
-    );
-    schemas.insert(
-        R::Update::name().to_string(),
-        serde_json::to_value(R::Update::schema()).unwrap_or_default(),
-    );
+    if writable {
+        schemas.insert(
+            R::Create::name().to_string(),
+            serde_json::to_value(R::Create::schema()).unwrap_or_default(),
+        );
+        schemas.insert(
+            R::Update::name().to_string(),
+            serde_json::to_value(R::Update::schema()).unwrap_or_default(),
+        );
+    }
     schemas.insert(
         format!("{name}List"),
         json!({
@@ -131,6 +158,25 @@ fn resource_schemas<R: Resource>(schemas: &mut Map<String, Value>) {
             }
         }),
     );
+}
+
+/// The flows tag: every action type and its options (`*` = required).
+fn flows_description() -> String {
+    let types: Vec<String> = flow_actions::ACTIONS
+        .iter()
+        .map(|action| {
+            let options: Vec<String> = action.option_names_marked().collect();
+            if options.is_empty() {
+                action.name.to_owned()
+            } else {
+                format!("{} ({})", action.name, options.join(", "))
+            }
+        })
+        .collect();
+    format!(
+        "Call flows: lists of actions checked on every write. Action types and their options (* = required): {}.",
+        types.join("; ")
+    )
 }
 
 /// The whole document.
@@ -151,6 +197,39 @@ pub fn document() -> Value {
     resource_schemas::<Extension>(&mut schemas);
     resource_paths::<Agent>(&mut paths, "agents", "agents");
     resource_schemas::<Agent>(&mut schemas);
+    resource_paths::<Flow>(&mut paths, "flows", "flows");
+    resource_schemas::<Flow>(&mut schemas);
+    for (name, schema) in [
+        ("Action", flow_actions::Action::schema()),
+        ("ActionRequest", flow_actions::ActionRequest::schema()),
+    ] {
+        schemas.insert(
+            name.into(),
+            serde_json::to_value(schema).unwrap_or_default(),
+        );
+    }
+    resource_paths_with::<Recording>(&mut paths, "recordings", "recordings", false);
+    resource_schemas_with::<Recording>(&mut schemas, false);
+    paths.insert("/v1.0/recordings/{id}/file".into(), json!({
+        "parameters": [id_parameter()],
+        "get": {
+            "tags": ["recordings"], "operationId": "get_recording_file", "summary": "Download the audio of a recording",
+            "responses": with_errors(Map::from_iter([("200".to_owned(), json!({
+                "description": "The audio file", "content": { "audio/wav": { "schema": { "type": "string", "format": "binary" } } }
+            }))]), &[AUTH_ERRORS, &[("400", "Malformed id"), ("404", "No such recording for this customer, or its file is missing")]].concat()),
+        }
+    }));
+    for (name, schema) in [
+        ("Customer", customer::Customer::schema()),
+        ("OwnCustomer", customer::OwnCustomer::schema()),
+        ("UpdateCustomer", customer::UpdateCustomer::schema()),
+        ("WebhookSecret", customer::WebhookSecret::schema()),
+    ] {
+        schemas.insert(
+            name.into(),
+            serde_json::to_value(schema).unwrap_or_default(),
+        );
+    }
     schemas.insert(
         "Address".into(),
         serde_json::to_value(crate::resource::agent::Address::schema()).unwrap_or_default(),
@@ -215,9 +294,24 @@ pub fn document() -> Value {
         "tags": ["service"], "operationId": "metrics", "summary": "Prometheus metrics", "security": [],
         "responses": { "200": { "description": "Prometheus text format", "content": { "text/plain": { "schema": { "type": "string" } } } } }
     }}));
-    paths.insert("/v1.0/customer".into(), json!({ "get": {
-        "tags": ["customer"], "operationId": "get_own_customer", "summary": "The caller's customer",
-        "responses": with_errors(Map::from_iter([("200".to_owned(), json_response("The customer", json!({"type": "object"})))]), AUTH_ERRORS)
+    let mut customer_write_errors = AUTH_ERRORS.to_vec();
+    customer_write_errors.push(("403", "Only a customer_admin may change the customer"));
+    let mut customer_update_errors = customer_write_errors.clone();
+    customer_update_errors.push(("400", "Invalid input; `field` names it"));
+    paths.insert("/v1.0/customer".into(), json!({
+        "get": {
+            "tags": ["customer"], "operationId": "get_own_customer", "summary": "The caller's customer and permissions (never the webhook secret)",
+            "responses": with_errors(Map::from_iter([("200".to_owned(), json_response("The customer", schema_ref("OwnCustomer")))]), AUTH_ERRORS)
+        },
+        "put": {
+            "tags": ["customer"], "operationId": "update_own_customer", "summary": "Update the caller's customer (customer_admin)",
+            "requestBody": { "required": true, "content": { "application/json": { "schema": schema_ref("UpdateCustomer") } } },
+            "responses": with_errors(Map::from_iter([("200".to_owned(), json_response("Updated", schema_ref("Customer")))]), &customer_update_errors)
+        }
+    }));
+    paths.insert("/v1.0/customer/webhook_secret".into(), json!({ "post": {
+        "tags": ["customer"], "operationId": "rotate_webhook_secret", "summary": "Replace the webhook signing secret (customer_admin); the answer is the only place it is shown",
+        "responses": with_errors(Map::from_iter([("200".to_owned(), json_response("The new secret", schema_ref("WebhookSecret")))]), &customer_write_errors)
     }}));
     paths.insert("/v1.0/ws".into(), json!({ "get": {
         "tags": ["events"], "operationId": "websocket", "summary": "Live events over WebSocket",
@@ -250,7 +344,9 @@ pub fn document() -> Value {
             { "name": "carriers", "description": "Providers (carrier gateways) and the routes that pick them" },
             { "name": "sip accounts", "description": "Trunks (PBXs, carriers sending calls in) and extensions (phones)" },
             { "name": "auth", "description": "Agent sessions" },
-            { "name": "customer", "description": "The caller's customer" },
+            { "name": "flows", "description": flows_description() },
+            { "name": "recordings", "description": "Recordings of calls and conferences (made by the media side): list, read, delete, download" },
+            { "name": "customer", "description": "The caller's customer: profile, webhook target and secret" },
             { "name": "events", "description": "Live events" },
             { "name": "service", "description": "Health, readiness, metrics, documentation" }
         ],

@@ -1,6 +1,5 @@
 //! The HTTP routes.
 
-use crate::auth::Caller;
 use crate::{ApiError, Engines, RenderMetrics, http_metrics, resource};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -27,6 +26,8 @@ pub(crate) struct AppState {
     pub events: tokio::sync::broadcast::Sender<std::sync::Arc<(String, ferrovox_contract::Event)>>,
     pub limiter: std::sync::Arc<crate::ratelimit::RateLimiter>,
     pub jwt_secret: std::sync::Arc<Vec<u8>>,
+    /// Where recording files are read from (`<data dir>/recordings`).
+    pub recordings_dir: std::sync::Arc<std::path::PathBuf>,
 }
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -36,6 +37,9 @@ pub(crate) fn router(state: AppState) -> Router {
     let router = resource::routes::<resource::route::Route>(router, "routes");
     let router = resource::routes::<resource::trunk::Trunk>(router, "trunks");
     let router = resource::routes::<resource::extension::Extension>(router, "extensions");
+    let router = resource::routes::<resource::flow::Flow>(router, "flows");
+    let router =
+        resource::read_delete_routes::<resource::recording::Recording>(router, "recordings");
     resource::routes::<resource::agent::Agent>(router, "agents")
         .route(
             "/v1.0/auth/login",
@@ -60,7 +64,15 @@ pub(crate) fn router(state: AppState) -> Router {
             get(|| async { axum::response::Html(crate::openapi::DOCS_PAGE) }),
         )
         .route("/metrics", get(metrics))
-        .route("/v1.0/customer", get(own_customer))
+        .route(
+            "/v1.0/customer",
+            get(resource::customer::get_own).put(resource::customer::update_own),
+        )
+        .route(
+            "/v1.0/customer/webhook_secret",
+            axum::routing::post(resource::customer::rotate_webhook_secret),
+        )
+        .route("/v1.0/recordings/{id}/file", get(resource::recording::file))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(axum::middleware::from_fn(http_metrics::record))
         .with_state(state)
@@ -103,29 +115,4 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         (state.metrics)(),
     )
-}
-
-/// The caller's own customer record (without its webhook secret).
-async fn own_customer(
-    caller: Caller,
-    State(state): State<AppState>,
-) -> Result<impl IntoResponse, ApiError> {
-    let customer = state
-        .engines
-        .store
-        .customer_get(caller.customer_id)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("cannot read the customer: {e}")))?
-        .ok_or_else(|| ApiError::NotFound("customer not found".into()))?;
-    Ok(Json(serde_json::json!({
-        "id": customer.id,
-        "name": customer.name,
-        "detail": customer.detail,
-        "email": customer.email,
-        "webhook_method": customer.webhook_method,
-        "webhook_uri": customer.webhook_uri,
-        "permissions": caller.permissions,
-        "tm_create": customer.tm_create.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
-        "tm_update": customer.tm_update.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
-    })))
 }

@@ -43,9 +43,11 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
+    /// `table_xinfo`, not `table_info`: generated columns count (MySQL lists them too).
     const SCHEMA_QUERY: &'static str = "SELECT m.name, p.name FROM sqlite_master m \
-        JOIN pragma_table_info(m.name) p \
-        WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations'";
+        JOIN pragma_table_xinfo(m.name) p \
+        WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations' \
+        AND p.hidden <> 1";
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

@@ -28,9 +28,13 @@ macro_rules! common_accessors {
 pub mod accesskey;
 pub mod agent;
 mod columns;
+pub mod customer;
 pub mod extension;
+pub mod flow;
+pub mod flow_actions;
 pub mod number;
 pub mod provider;
+pub mod recording;
 pub mod route;
 pub mod trunk;
 
@@ -111,6 +115,20 @@ pub(crate) fn routes<R: Resource>(
         .route(
             &format!("/v1.0/{path}/{{id}}"),
             get(read::<R>).put(update::<R>).delete(delete::<R>),
+        )
+}
+
+/// `/v1.0/<path>` (list) and `/v1.0/<path>/{id}` (get, delete) for `R`, for resources that
+/// the API does not create or change (recordings: the media side makes them).
+pub(crate) fn read_delete_routes<R: Resource>(
+    router: axum::Router<AppState>,
+    path: &str,
+) -> axum::Router<AppState> {
+    router
+        .route(&format!("/v1.0/{path}"), get(list::<R>))
+        .route(
+            &format!("/v1.0/{path}/{{id}}"),
+            get(read::<R>).delete(delete::<R>),
         )
 }
 
@@ -313,18 +331,31 @@ async fn update<R: Resource>(
 ) -> Result<Json<R>, ApiError> {
     caller.require_any(R::MANAGED_BY)?;
     let id = parse_id(&id)?;
-    let before = load_fresh::<R>(&state, &caller, id)
+    update_one::<R>(&state, &caller, id, request)
+        .await
+        .map(Json)
+}
+
+/// Applies an update request to the caller's resource `id` and answers the stored result.
+async fn update_one<R: Resource>(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    request: R::Update,
+) -> Result<R, ApiError> {
+    caller.require_any(R::MANAGED_BY)?;
+    let before = load_fresh::<R>(state, caller, id)
         .await?
         .ok_or_else(|| not_found::<R>(id))?;
     let mut after = R::from_record(&before.to_record())?;
     after.update(request)?;
-    check_references(&state, &caller, &after).await?;
+    check_references(state, caller, &after).await?;
     let set: Record = after
         .to_record()
         .into_iter()
         .filter(|(column, _)| R::UPDATABLE.contains(column))
         .collect();
-    let effects = effects(&caller, "update", &after, Some(&before), Some(&after));
+    let effects = effects(caller, "update", &after, Some(&before), Some(&after));
     let updated = state
         .engines
         .store
@@ -336,15 +367,14 @@ async fn update<R: Resource>(
             &effects,
         )
         .await?;
-    invalidate::<R>(&state, id).await;
+    invalidate::<R>(state, id).await;
     if !updated {
         return Err(not_found::<R>(id));
     }
     state.outbox.notify_one();
     // Re-read so the answer carries the stored tm_update.
-    load::<R>(&state, &caller, id)
+    load::<R>(state, caller, id)
         .await?
-        .map(Json)
         .ok_or_else(|| not_found::<R>(id))
 }
 
