@@ -98,6 +98,9 @@ pub struct SipConfig {
     pub next_hop: Option<NextHop>,
     /// Callers outside every trunk must authenticate as one of `users`.
     pub require_auth: bool,
+    /// Also offer SHA-256 digest (first, RFC 8760) besides MD5; some phones (baresip 1.0)
+    /// reject a challenge list containing an algorithm they lack.
+    pub digest_sha256: bool,
     /// No response at all from a gateway within this: the next one is tried.
     pub branch_response_timeout_ms: u64,
     /// Ringing without an answer this long ends the call with 408.
@@ -193,6 +196,7 @@ impl Default for SipConfig {
             realm: "ferrovox".into(),
             next_hop: None,
             require_auth: true,
+            digest_sha256: false,
             branch_response_timeout_ms: 5000,
             invite_timeout_s: 180,
             users: Vec::new(),
@@ -215,6 +219,7 @@ impl SipConfig {
         edge.realm = self.realm.clone();
         edge.next_hop = self.next_hop.map(|hop| hop.0);
         edge.require_auth = self.require_auth;
+        edge.digest_sha256 = self.digest_sha256;
         edge.users = self
             .users
             .iter()

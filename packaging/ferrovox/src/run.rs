@@ -225,7 +225,7 @@ async fn up(config: &Config, with_control: bool, with_media: bool) -> anyhow::Re
             bus: bus.clone(),
         };
         control = Some(
-            ControlPlane::start_with(
+            ControlPlane::start_with_data_dir(
                 config.control.listen,
                 engines,
                 metrics.clone(),
@@ -237,6 +237,7 @@ async fn up(config: &Config, with_control: bool, with_media: bool) -> anyhow::Re
                     },
                     jwt_secret: jwt_secret(config)?,
                 },
+                &config.data_dir,
             )
             .await?,
         );

@@ -27,6 +27,9 @@ pub struct SipEdgeConfig {
     pub next_hop: Option<Peer>,
     /// Requests from sources outside every trunk must authenticate as a configured user.
     pub require_auth: bool,
+    /// Also challenge with SHA-256 (RFC 7616), listed first as RFC 8760 asks; off by default
+    /// because some phones reject a challenge list that contains an algorithm they lack.
+    pub digest_sha256: bool,
     pub users: Vec<SipUser>,
     pub gateways: Vec<GatewayConfig>,
     pub routes: Vec<RouteConfig>,
@@ -49,6 +52,7 @@ impl SipEdgeConfig {
             realm: "ferrovox".into(),
             next_hop: None,
             require_auth: true,
+            digest_sha256: false,
             users: Vec::new(),
             gateways: Vec::new(),
             routes: Vec::new(),

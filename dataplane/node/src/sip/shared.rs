@@ -140,13 +140,16 @@ impl Shared {
         let mut registrar_config =
             ferrovox_registrar::RegistrarConfig::new(config.realm.clone(), random_secret());
         registrar_config.require_auth = true;
-        // MD5 first: common phones (Debian's baresip 1.0) give up on a challenge list that
-        // starts with an algorithm they lack instead of taking the next; SHA-256 clients can
-        // still choose it, since every challenge is offered.
-        registrar_config.algorithms = vec![
-            ferrovox_registrar::Algorithm::Md5,
-            ferrovox_registrar::Algorithm::Sha256,
-        ];
+        // MD5 alone unless SHA-256 is asked for: common phones (Debian's baresip 1.0) fail on
+        // a challenge list that contains an algorithm they lack instead of taking another.
+        registrar_config.algorithms = if config.digest_sha256 {
+            vec![
+                ferrovox_registrar::Algorithm::Sha256,
+                ferrovox_registrar::Algorithm::Md5,
+            ]
+        } else {
+            vec![ferrovox_registrar::Algorithm::Md5]
+        };
         let registrar = Registrar::new(
             registrar_config,
             credentials.clone(),
