@@ -7,7 +7,7 @@ mod common;
 use common::BINARY;
 use ferrovox_testkit::ports::{free_udp_tcp_port, loopback};
 use ferrovox_testkit::process::ChildGuard;
-use ferrovox_testkit::sipp::{Scenario, Sipp, SippOutcome, harness_scenario, lab_scenario};
+use ferrovox_testkit::sipp::{Scenario, Sipp, SippOutcome, harness_scenario};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -127,7 +127,7 @@ fn assert_all_succeeded(outcome: &SippOutcome, calls: u64, proxy: &ProxyProcess)
 
 /// The lab's Record-Route-aware UAC and UAS through the proxy in benchmark mode.
 fn ten_thousand_calls(backend: &str) {
-    let (uas_run, uas_addr) = uas(lab_scenario("uas_rr.xml"));
+    let (uas_run, uas_addr) = uas(harness_scenario("uas_rr.xml"));
     let proxy = ProxyProcess::start(
         "",
         &[
@@ -141,7 +141,7 @@ fn ten_thousand_calls(backend: &str) {
     );
     assert!(proxy.stdout().contains(backend), "{}", proxy.stdout());
     let outcome = finish(
-        uac(lab_scenario("uac_rr.xml"), proxy.addr, 200.0, 10_000),
+        uac(harness_scenario("uac_rr.xml"), proxy.addr, 200.0, 10_000),
         Duration::from_secs(180),
         &proxy,
     );
@@ -165,10 +165,10 @@ fn ten_thousand_calls_at_200_per_second_through_the_portable_backend() {
 /// connection, in-dialog ACK and BYE routed by the route set across transports.
 #[test]
 fn a_tcp_caller_reaches_a_udp_callee() {
-    let (uas_run, uas_addr) = uas(lab_scenario("uas_rr.xml"));
+    let (uas_run, uas_addr) = uas(harness_scenario("uas_rr.xml"));
     let proxy = ProxyProcess::start("", &["--next-hop", &format!("sip:{uas_addr}")]);
     let outcome = finish(
-        uac(lab_scenario("uac_rr.xml"), proxy.addr, 20.0, 100)
+        uac(harness_scenario("uac_rr.xml"), proxy.addr, 20.0, 100)
             .arg("-t")
             .arg("t1"),
         Duration::from_secs(60),
@@ -275,10 +275,10 @@ down_after = 2
 #[test]
 fn a_503_from_the_first_gateway_moves_the_call_to_the_second() {
     let (first_run, first) = uas(harness_scenario("uas_unavailable.xml"));
-    let (second_run, second) = uas(lab_scenario("uas_rr.xml"));
+    let (second_run, second) = uas(harness_scenario("uas_rr.xml"));
     let proxy = ProxyProcess::start(&carrier_config(first, second, false), &[]);
     let outcome = finish(
-        uac(lab_scenario("uac_rr.xml"), proxy.addr, 10.0, 10)
+        uac(harness_scenario("uac_rr.xml"), proxy.addr, 10.0, 10)
             .arg("-s")
             .arg("+15551234"),
         Duration::from_secs(60),
@@ -335,7 +335,7 @@ impl BlackHole {
 #[test]
 fn a_dead_gateway_found_by_probing_is_skipped_and_calls_go_straight_to_the_second() {
     let dead = BlackHole::start();
-    let (second_run, second) = uas(lab_scenario("uas_rr.xml"));
+    let (second_run, second) = uas(harness_scenario("uas_rr.xml"));
     let proxy = ProxyProcess::start(&carrier_config(dead.addr, second, true), &[]);
     // Two unanswered probes (300 ms apart, 250 ms timeout) take it out of rotation.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -345,7 +345,7 @@ fn a_dead_gateway_found_by_probing_is_skipped_and_calls_go_straight_to_the_secon
     }
     let started = Instant::now();
     let outcome = finish(
-        uac(lab_scenario("uac_rr.xml"), proxy.addr, 10.0, 10)
+        uac(harness_scenario("uac_rr.xml"), proxy.addr, 10.0, 10)
             .arg("-s")
             .arg("+15551234"),
         Duration::from_secs(60),
