@@ -118,6 +118,21 @@ impl Flow {
     }
 }
 
+/// Counters are published once per core loop iteration, so a read right after traffic or a
+/// command may lag: poll until `settled` holds (or 5 s pass, and the caller's asserts fail).
+fn stats_when(
+    rt: &MediaRuntime<PairRelay>,
+    settled: impl Fn(&ferrovox_runtime::media::MediaRuntimeStats) -> bool,
+) -> ferrovox_runtime::media::MediaRuntimeStats {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut stats = rt.stats();
+    while !settled(&stats) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        stats = rt.stats();
+    }
+    stats
+}
+
 fn relays_10k_each_way(backend: Backend) {
     let rt = start(backend, 1);
     let mut flow = Flow::open(&rt, 0);
@@ -125,7 +140,7 @@ fn relays_10k_each_way(backend: Backend) {
     let (min_room, received) = rt.call(0, |s| (s.min_room, s.received)).expect("call");
     assert!(min_room >= 64, "trailer room {min_room} < 64");
     assert_eq!(received, 20_000);
-    let stats = rt.stats();
+    let stats = stats_when(&rt, |s| s.rx_packets >= 20_000 && s.forwarded >= 20_000);
     assert_eq!(stats.rx_packets, 20_000);
     assert_eq!(stats.forwarded, 20_000, "{stats:?}");
     assert_eq!(
@@ -173,7 +188,7 @@ fn opens_and_closes_ports_while_traffic_flows(backend: Backend) {
         }
     }
     steady.pump(500, 32);
-    let stats = rt.stats();
+    let stats = stats_when(&rt, |s| s.ports_open == 2);
     assert_eq!(stats.ports_open, 2, "{stats:?}");
     assert_eq!(stats.port_errors, 0, "{stats:?}");
     rt.shutdown().expect("shutdown");
@@ -191,10 +206,7 @@ fn pairs_stay_on_their_core(backend: Backend) {
         let received = rt.call(core, |s| s.received).expect("call");
         assert_eq!(received, 3 * 5 * 200 * 2, "core {core}");
     }
-    // Publication lags by up to one iteration: let both cores loop.
-    let _ = rt.call(0, |_| ());
-    let _ = rt.call(1, |_| ());
-    let stats = rt.stats();
+    let stats = stats_when(&rt, |s| s.per_core_rx_packets == [6000, 6000]);
     assert_eq!(stats.per_core_rx_packets, vec![6000, 6000], "{stats:?}");
     rt.shutdown().expect("shutdown");
 }
@@ -214,7 +226,7 @@ fn port_in_use_is_reported_to_the_service(backend: Backend) {
         .expect("call");
     let errors = rt.call(1, |s| s.port_errors.clone()).expect("call");
     assert_eq!(errors.first(), Some(&(other, io::ErrorKind::AddrInUse)));
-    let stats = rt.stats();
+    let stats = stats_when(&rt, |s| s.port_errors >= 2);
     assert!(stats.port_errors >= 2, "{stats:?}");
     rt.shutdown().expect("shutdown");
 }
@@ -270,7 +282,7 @@ fn commands_transmits_and_timers(backend: Backend) {
     let (n, _) = flow.b.recv_from(&mut rx).expect("timed datagram");
     assert_eq!(&rx[..n], b"timed");
     assert!(Instant::now() >= at);
-    let stats = rt.stats();
+    let stats = stats_when(&rt, |s| s.transmitted >= 1 && s.timeouts >= 1);
     assert!(stats.transmitted >= 1 && stats.timeouts >= 1, "{stats:?}");
     rt.shutdown().expect("shutdown");
 }
