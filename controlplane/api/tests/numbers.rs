@@ -98,8 +98,32 @@ async fn numbers_behave(engines: Engines) {
         client: reqwest::Client::new(),
     };
 
+    // A number points at a live flow of its customer: an unknown one is refused.
+    let (status, error) = api
+        .call(
+            Method::POST,
+            "/v1.0/numbers",
+            &owner,
+            Some(json!({"number": "+15551230000", "flow_id": Uuid::new_v4().to_string()})),
+        )
+        .await;
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (400, Some("flow_id")),
+        "{error}"
+    );
+    let (status, flow) = api
+        .call(
+            Method::POST,
+            "/v1.0/flows",
+            &owner,
+            Some(json!({"name": "main", "actions": [{"type": "answer"}, {"type": "hangup"}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{flow}");
+    let flow = flow["id"].as_str().unwrap().to_owned();
+
     // Create.
-    let flow = Uuid::new_v4().to_string();
     let (status, created) = api
         .call(
             Method::POST,

@@ -105,6 +105,13 @@ impl Resource for Number {
     /// "Configuration" in the source documents' TTL table: numbers change rarely.
     const CACHE_TTL: Duration = Duration::from_secs(3600);
     const UPDATABLE: &'static [&'static str] = &["flow_id", "name", "detail"];
+
+    fn references(&self) -> Vec<(&'static TableSpec, Uuid, &'static str)> {
+        self.flow_id
+            .map(|flow| (&super::flow::TABLE, flow, "flow_id"))
+            .into_iter()
+            .collect()
+    }
     type Create = CreateNumber;
     type Update = UpdateNumber;
 
