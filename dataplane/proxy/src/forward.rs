@@ -17,53 +17,6 @@ use ferrovox_sip::transaction::{ClientInviteState, TransactionId, TransactionSta
 use std::time::Instant;
 use tracing::debug;
 
-/// Work around a ferrovox-sip rewrite bug: when the previous top Via ends
-/// with a valueless `rport`, [`rewrite_request_from`] writes
-/// `;rport;received=IP=PORT` (both insertions land at the same offset and
-/// `received` is emitted first). Rotate such a span back into
-/// `;rport=PORT;received=IP`; the pattern cannot occur otherwise (a
-/// `received` value never contains `=`).
-pub(crate) fn fix_rport_order(buf: &mut [u8], ip: &[u8], port: u16) {
-    let mut digits = [0u8; 5];
-    let mut n = 0;
-    let mut p = port;
-    loop {
-        digits[4 - n] = b'0' + (p % 10) as u8;
-        n += 1;
-        p /= 10;
-        if p == 0 || n == 5 {
-            break;
-        }
-    }
-    let port_text = &digits[5 - n..];
-    const RECEIVED: &[u8] = b";received=";
-    let head = RECEIVED.len() + ip.len();
-    let total = head + 1 + port_text.len();
-    let Some(last) = buf.len().checked_sub(total) else {
-        return;
-    };
-    let mut i = 0;
-    while i <= last {
-        let Some(w) = buf.get(i..i + total) else {
-            return;
-        };
-        if w.starts_with(RECEIVED)
-            && w.get(RECEIVED.len()..head) == Some(ip)
-            && w.get(head) == Some(&b'=')
-            && w.get(head + 1..) == Some(port_text)
-        {
-            if let Some(span) = buf.get_mut(i..i + total) {
-                span.rotate_left(head);
-            }
-            return;
-        }
-        if w.starts_with(b"\r\n\r\n") {
-            return; // end of the header section
-        }
-        i += 1;
-    }
-}
-
 /// Free response contexts that keep their buffers for reuse.
 const RETAINED_CONTEXTS: usize = 1024;
 
@@ -136,9 +89,6 @@ impl<P: Policy> Proxy<P> {
             port: source.addr.port(),
         };
         let written = rewrite_request_from(msg, &edits, Some(src), &mut self.buf);
-        if written.is_ok() {
-            fix_rport_order(&mut self.buf, &self.ip_text, source.addr.port());
-        }
         let Some(bh) = self.branches.insert(|b| {
             b.reset();
             b.context = Some(ctx_h);
@@ -570,26 +520,5 @@ impl<P: Policy> Proxy<P> {
             let t1 = self.layer.config().t1;
             self.arm_branch(bh, ProxyTimer::Reap, now + t1 * 64);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fix_rport_order;
-
-    #[test]
-    fn rport_order_is_repaired() {
-        let mut b =
-            b"Via: SIP/2.0/UDP h;branch=z9hG4bKa;rport;received=192.0.2.10=5060\r\nX: y\r\n\r\n"
-                .to_vec();
-        fix_rport_order(&mut b, b"192.0.2.10", 5060);
-        assert_eq!(
-            b,
-            b"Via: SIP/2.0/UDP h;branch=z9hG4bKa;rport=5060;received=192.0.2.10\r\nX: y\r\n\r\n"
-        );
-        let mut ok = b"Via: SIP/2.0/UDP h;rport=5060;received=192.0.2.10\r\n\r\n".to_vec();
-        let before = ok.clone();
-        fix_rport_order(&mut ok, b"192.0.2.10", 5060);
-        assert_eq!(ok, before);
     }
 }

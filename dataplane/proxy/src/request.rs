@@ -350,7 +350,6 @@ impl<P: Policy> Proxy<P> {
         };
         match rewrite_request_from(msg, &edits, Some(source), &mut self.buf) {
             Ok(()) => {
-                crate::forward::fix_rport_order(&mut self.buf, &self.ip_text, from.addr.port());
                 self.stats.forwarded += 1;
                 self.queue_buf(dest);
             }
