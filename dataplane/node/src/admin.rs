@@ -17,7 +17,7 @@ pub(crate) struct AdminState {
     pub metrics: RenderMetrics,
     pub ng_alive: Arc<AtomicBool>,
     /// The SIP edge's counters and core heartbeats; `None` when SIP is off.
-    pub sip: Option<crate::sip::SipStatsHandle>,
+    pub sip: Option<crate::sip::SipEdgeHandle>,
 }
 
 pub(crate) async fn serve(

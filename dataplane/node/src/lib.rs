@@ -133,11 +133,11 @@ impl MediaNode {
                 .await?;
             tasks.spawn(follow_sip_directory(
                 subscription,
-                edge.directory_handle(),
+                edge.handle(),
                 stopped.clone(),
             ));
         }
-        let sip_stats = sip.as_ref().map(sip::SipEdge::stats_handle);
+        let sip_stats = sip.as_ref().map(sip::SipEdge::handle);
         tasks.spawn(admin::serve(
             admin_listener,
             admin::AdminState {
@@ -216,7 +216,7 @@ impl MediaNode {
 /// Applies every SIP directory the control plane publishes until the node stops.
 async fn follow_sip_directory(
     mut subscription: ferrovox_contract::Subscription,
-    edge: sip::SipStatsHandle,
+    edge: sip::SipEdgeHandle,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {

@@ -58,25 +58,18 @@ impl SipEdgeStats {
     }
 }
 
-/// Reads a running edge's totals.
+/// A running edge's shared state, for tasks that outlive a borrow of [`SipEdge`]: the admin
+/// endpoint (totals, core heartbeats) and the bus subscriber (SIP directories).
 #[derive(Clone)]
-pub struct SipStatsHandle(pub(crate) Arc<Shared>);
+pub struct SipEdgeHandle(Arc<Shared>);
 
-impl SipStatsHandle {
+impl SipEdgeHandle {
     pub fn stats(&self) -> SipEdgeStats {
-        let s = &self.0;
-        SipEdgeStats {
-            requests: s.total(|c| &c.requests),
-            responses: s.total(|c| &c.responses),
-            forwarded: s.total(|c| &c.forwarded),
-            dropped_malformed: s.total(|c| &c.dropped_malformed),
-            dropped_admission: s.total(|c| &c.dropped_admission),
-            active_transactions: s.total(|c| &c.active_transactions),
-            active_dialogs: s.total(|c| &c.active_dialogs),
-            memory_bytes: s.total(|c| &c.memory_bytes),
-        }
+        self.0.stats()
     }
 
+    /// Applies the control plane's SIP directory (accounts, trunks, gateways, routes) on top of
+    /// the configuration's own; an older or equal version is ignored.
     pub fn apply_directory(&self, directory: &ferrovox_contract::SipDirectory) -> DirectoryOutcome {
         self.0.apply_directory(directory, Instant::now())
     }
@@ -146,23 +139,11 @@ impl SipEdge {
     }
 
     pub fn stats(&self) -> SipEdgeStats {
-        self.stats_handle().stats()
+        self.shared.stats()
     }
 
-    /// Reads the totals while the edge runs (for the admin endpoint).
-    pub fn stats_handle(&self) -> SipStatsHandle {
-        SipStatsHandle(self.shared.clone())
-    }
-
-    /// Applies the control plane's SIP directory (accounts, trunks, gateways, routes) on top of
-    /// the configuration's own; an older or equal version is ignored.
-    pub fn apply_directory(&self, directory: &ferrovox_contract::SipDirectory) -> DirectoryOutcome {
-        self.shared.apply_directory(directory, Instant::now())
-    }
-
-    /// A handle that applies directories while the edge runs (from the bus subscriber).
-    pub fn directory_handle(&self) -> SipStatsHandle {
-        SipStatsHandle(self.shared.clone())
+    pub fn handle(&self) -> SipEdgeHandle {
+        SipEdgeHandle(self.shared.clone())
     }
 
     pub fn runtime_stats(&self) -> ferrovox_runtime::RuntimeStats {

@@ -59,7 +59,7 @@ impl Policy for EdgePolicy {
         // Trusted sources are not rate limited: carriers' trunks, and this host itself
         // (benchmark load generators and local services cannot be remote attackers).
         let ip = from.addr.ip();
-        if ip.is_loopback() || self.shared.routing().trunks.trunk_for_source(ip).is_some() {
+        if ip.is_loopback() || self.shared.is_trunk_source(ip) {
             return Admission::Accept;
         }
         match pike.check(ip, now) {
@@ -77,10 +77,9 @@ impl Policy for EdgePolicy {
     fn route(&mut self, req: &RouteRequest<'_>, now: Instant) -> Decision {
         let shared = &self.shared;
         let registrar = &shared.registrar;
-        let wall = SystemTime::now();
         match req.method {
             Method::Register if req.request_uri_is_local || shared.next_hop.is_none() => {
-                return respond(registrar.register(req.msg, req.source, now, wall));
+                return respond(registrar.register(req.msg, req.source, now, SystemTime::now()));
             }
             // OPTIONS to the proxy itself (keep-alives, probes); to a user it is forwarded.
             Method::Options
@@ -103,7 +102,7 @@ impl Policy for EdgePolicy {
             .trunk_for_source(req.source.addr.ip())
             .is_some();
         if shared.require_auth && !from_trunk && needs_auth(req.method) {
-            match registrar.authenticate(req.msg, req.source, true, now, wall) {
+            match registrar.authenticate(req.msg, req.source, true, now, SystemTime::now()) {
                 AuthResult::Ok { .. } => {}
                 AuthResult::Challenge(reply) | AuthResult::Throttled(reply) => {
                     return respond(reply);

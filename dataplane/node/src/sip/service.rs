@@ -110,7 +110,7 @@ impl ProxyService {
         }
         // One core publishes the node's totals (the metrics registry is process-wide).
         if publish {
-            super::SipStatsHandle(self.shared.clone()).stats().publish();
+            self.shared.stats().publish();
         }
     }
 }

@@ -178,6 +178,17 @@ impl Shared {
             .clone()
     }
 
+    /// Whether `ip` belongs to a trunk: read under the lock, no `Arc` clone (called for every
+    /// request from a non-loopback source).
+    pub fn is_trunk_source(&self, ip: std::net::IpAddr) -> bool {
+        self.routing
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .trunks
+            .trunk_for_source(ip)
+            .is_some()
+    }
+
     /// Applies the control plane's directory on top of the configuration's own entries.
     /// Entries that do not fit (bad address, unknown gateway) are skipped with a warning;
     /// a directory never takes down what the configuration set up.
@@ -290,7 +301,21 @@ impl Shared {
         })
     }
 
-    pub fn total(&self, counter: impl Fn(&CoreCounters) -> &AtomicU64) -> u64 {
+    /// Totals over every core, as the cores last published them.
+    pub fn stats(&self) -> super::SipEdgeStats {
+        super::SipEdgeStats {
+            requests: self.total(|c| &c.requests),
+            responses: self.total(|c| &c.responses),
+            forwarded: self.total(|c| &c.forwarded),
+            dropped_malformed: self.total(|c| &c.dropped_malformed),
+            dropped_admission: self.total(|c| &c.dropped_admission),
+            active_transactions: self.total(|c| &c.active_transactions),
+            active_dialogs: self.total(|c| &c.active_dialogs),
+            memory_bytes: self.total(|c| &c.memory_bytes),
+        }
+    }
+
+    fn total(&self, counter: impl Fn(&CoreCounters) -> &AtomicU64) -> u64 {
         self.cores
             .iter()
             .map(|core| counter(core).load(Ordering::Relaxed))
