@@ -47,6 +47,13 @@ pub(crate) struct Context {
     pub final_sent: bool,
     /// CANCELled by the caller (or by a 2xx / 6xx): no new branches.
     pub cancelled: bool,
+    /// The request carried SDP (so SDP in a response is an answer).
+    pub request_sdp: bool,
+    /// An initial INVITE (no To tag): its failure ends the call's media.
+    pub initial_invite: bool,
+    /// An initial INVITE whose SDP, or a response's, the policy saw
+    /// ([`crate::Policy::media`]): a final failure is reported.
+    pub media: bool,
 }
 
 impl Context {
@@ -69,6 +76,9 @@ impl Context {
         self.best_bytes.clear();
         self.final_sent = false;
         self.cancelled = false;
+        self.request_sdp = false;
+        self.initial_invite = false;
+        self.media = false;
     }
 
     /// Approximate heap bytes held.

@@ -330,6 +330,11 @@ impl<P: Policy> Proxy<P> {
             code: 408,
             synthetic: true,
         });
+        let sent_code = if best.code == 503 { 500 } else { best.code };
+        self.media_failed(ctx_h, sent_code, now);
+        let Some(ctx) = self.contexts.get_mut(ctx_h) else {
+            return;
+        };
         if best.synthetic {
             let request = std::mem::take(&mut ctx.request);
             if let Ok(m) = Message::parse(&request) {

@@ -42,6 +42,12 @@
 //!   404; ACKs dropped) — Kamailio's `has_totag → loose_route → t_relay`.
 //! - Dialog tracking (`dialog`): created by a 2xx to INVITE, ended by a
 //!   BYE passing through or `dialog_timeout` of silence.
+//! - Media anchoring hooks (`media`): the policy sees the SDP of forwarded
+//!   INVITE/UPDATE/PRACK/ACK requests and of 18x/2xx to INVITE/UPDATE and
+//!   may replace it ([`Policy::media`], Content-Length rewritten) or refuse
+//!   an offer with a status; it hears when a call's media ends (BYE, failed
+//!   or cancelled initial INVITE, dialog timeout: [`Policy::media_ended`]).
+//!   Messages without a body are not looked at.
 //! - One timer heap of the proxy's own (`timers`) beside the transaction
 //!   layer's; no timer objects per branch.
 //!
@@ -69,6 +75,7 @@ mod context;
 mod dialog;
 mod event;
 mod forward;
+mod media;
 mod policy;
 mod proxy;
 mod request;
@@ -81,5 +88,8 @@ mod timers;
 pub use config::ProxyConfig;
 pub use event::{DialogEndReason, ProxyEvent, ProxyStats};
 pub use ferrovox_sip::transaction::{Peer, Transport};
-pub use policy::{Admission, Decision, ForwardPlan, NextHop, Policy, RouteRequest, Target};
+pub use policy::{
+    Admission, Decision, ForwardPlan, MediaAction, MediaEnd, MediaEndReason, MediaMessage, NextHop,
+    Policy, RouteRequest, Target,
+};
 pub use proxy::Proxy;

@@ -6,6 +6,25 @@ use ferrovox_sip::transaction::Peer;
 use ferrovox_sip::{Message, Method};
 use std::time::Instant;
 
+/// Whether a message's body is an SDP (`Content-Type: application/sdp`,
+/// parameters allowed) and not empty. Cheap: no allocation, one header
+/// lookup only when there is a body at all.
+pub(crate) fn has_sdp(msg: &Message<'_>) -> bool {
+    if msg.body().is_empty() {
+        return false;
+    }
+    let Some(ct) = msg.header(ferrovox_sip::HeaderName::ContentType) else {
+        return false;
+    };
+    let value = ct.value;
+    let media_type = value
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or(value)
+        .trim_ascii();
+    media_type.eq_ignore_ascii_case(b"application/sdp")
+}
+
 /// Routing and admission decisions, called synchronously from the proxy's
 /// input methods.
 pub trait Policy {
@@ -29,6 +48,126 @@ pub trait Policy {
     fn branch_result(&mut self, target: &Target, status: u16, now: Instant) {
         let _ = (target, status, now);
     }
+
+    /// A message with an SDP body is about to be forwarded (media
+    /// anchoring, Kamailio's `rtpengine_manage`): requests going downstream
+    /// (INVITE, re-INVITE, UPDATE, PRACK, ACK for a 2xx) and 18x/2xx to an
+    /// INVITE or UPDATE going upstream. Called once per request, before
+    /// any branch is started (every branch and failover group then carries
+    /// the same body), and for every relayed response including 2xx
+    /// retransmissions. Requests are offered only once routing decided to
+    /// forward them (not when the policy answers them itself).
+    ///
+    /// Write a replacement into `body` (empty on entry) and return
+    /// [`MediaAction::Replace`]: Content-Length is rewritten, Content-Type
+    /// stays. [`MediaAction::Reject`] answers a request (not an ACK) with
+    /// that status instead of forwarding it; for an ACK or a response it
+    /// means the same as [`MediaAction::Keep`] (the message goes on
+    /// unchanged: there is no one to answer). Default: keep.
+    fn media(
+        &mut self,
+        message: &MediaMessage<'_>,
+        body: &mut Vec<u8>,
+        now: Instant,
+    ) -> MediaAction {
+        let _ = (message, body, now);
+        MediaAction::Keep
+    }
+
+    /// The media of a call can be freed: a BYE is being forwarded, the
+    /// initial INVITE of a call whose SDP went through [`Policy::media`]
+    /// got its final non-2xx response (a CANCEL ends as 487 this way), or
+    /// a tracked dialog timed out. Default: nothing.
+    fn media_ended(&mut self, end: &MediaEnd<'_>, now: Instant) {
+        let _ = (end, now);
+    }
+}
+
+/// A message with SDP that the proxy is about to forward
+/// ([`Policy::media`]).
+#[derive(Debug, Clone, Copy)]
+pub struct MediaMessage<'a> {
+    /// The message as it will be forwarded (before the proxy's own Via,
+    /// Record-Route and Max-Forwards edits of a request; a response still
+    /// carries the proxy's Via on top).
+    pub msg: &'a Message<'a>,
+    /// The CSeq method (for a response: the method it answers).
+    pub method: Method<'a>,
+    /// `None` for a request going downstream; the status code of a
+    /// response going upstream.
+    pub status: Option<u16>,
+    /// Call-ID.
+    pub call_id: &'a [u8],
+    /// The From tag (the caller's for requests from the caller and their
+    /// responses; the callee's for requests the callee sends in-dialog).
+    pub from_tag: &'a [u8],
+    /// The To tag; `None` for an initial request.
+    pub to_tag: Option<&'a [u8]>,
+    /// The branch of the Via of the request's sender (for a request its
+    /// top Via, for a response the Via below the proxy's); empty when it
+    /// has none.
+    pub via_branch: &'a [u8],
+    /// For a response: whether the request it answers carried SDP
+    /// (`Some(false)`: an offer in the response, RFC 3264 late offer);
+    /// `None` for requests, and for a response whose request is no longer
+    /// known (a 2xx retransmission after the transaction ended).
+    pub request_had_sdp: Option<bool>,
+    /// The SDP.
+    pub body: &'a [u8],
+}
+
+impl MediaMessage<'_> {
+    /// Whether this is a request (going downstream).
+    pub fn is_request(&self) -> bool {
+        self.status.is_none()
+    }
+}
+
+/// The answer of [`Policy::media`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaAction {
+    /// Forward the body unchanged.
+    Keep,
+    /// Forward with the body the policy wrote.
+    Replace,
+    /// Answer the request with this status instead of forwarding it (e.g.
+    /// 503 when the media relay does not answer). Ignored for ACKs and
+    /// responses.
+    Reject {
+        /// Status code.
+        code: u16,
+        /// Reason phrase.
+        reason: &'static str,
+    },
+}
+
+/// The end of a call's media ([`Policy::media_ended`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaEnd<'a> {
+    /// Call-ID.
+    pub call_id: &'a [u8],
+    /// The From tag of the ending message (the BYE's sender, or the
+    /// caller's for a failed INVITE); `None` for a dialog timeout.
+    pub from_tag: Option<&'a [u8]>,
+    /// The To tag, when known.
+    pub to_tag: Option<&'a [u8]>,
+    /// Why.
+    pub reason: MediaEndReason,
+}
+
+/// Why a call's media ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaEndReason {
+    /// A BYE is being forwarded.
+    Bye,
+    /// The initial INVITE failed with this final status (487 when
+    /// cancelled).
+    Failed {
+        /// The status sent upstream.
+        code: u16,
+    },
+    /// The tracked dialog saw no traffic for `dialog_timeout`.
+    DialogTimeout,
 }
 
 /// The answer of [`Policy::admit`].

@@ -64,6 +64,10 @@ pub struct Proxy<P> {
     pub(crate) rr: Vec<u8>,
     /// Source IP as text for received=.
     pub(crate) ip_text: Vec<u8>,
+    /// The SDP the policy writes ([`crate::Policy::media`]).
+    pub(crate) media_body: Vec<u8>,
+    /// A request with the policy's SDP.
+    pub(crate) media_msg: Vec<u8>,
     pub(crate) stats: ProxyStats,
     pub(crate) probe_seq: u64,
 }
@@ -90,6 +94,8 @@ impl<P: Policy> Proxy<P> {
             via: Vec::with_capacity(128),
             rr: Vec::with_capacity(128),
             ip_text: Vec::with_capacity(48),
+            media_body: Vec::new(),
+            media_msg: Vec::new(),
             stats: ProxyStats::default(),
             probe_seq: 0,
         }
@@ -214,6 +220,8 @@ impl<P: Policy> Proxy<P> {
             + self.via.capacity()
             + self.rr.capacity()
             + self.ip_text.capacity()
+            + self.media_body.capacity()
+            + self.media_msg.capacity()
             + self.out_arena.capacity()
             + self.out.capacity() * std::mem::size_of::<Pending>();
         self.layer.memory_bytes()
@@ -420,6 +428,7 @@ impl<P: Policy> Proxy<P> {
             return;
         }
         if let Some((call_id, started)) = self.dialogs.remove(h) {
+            self.media_timeout(&call_id, now);
             self.events.push_back(ProxyEvent::DialogEnded {
                 call_id,
                 duration: now.saturating_duration_since(started),

@@ -11,6 +11,8 @@
 use crate::address::{reply_peer, uri_peer, write_ip};
 use crate::branch_id::{self, RequestIdentity};
 use crate::context::{Context, Targets};
+use crate::media::{MediaFlags, RequestMedia};
+use crate::policy::has_sdp;
 use crate::policy::{Admission, Decision, Policy, RouteRequest};
 use crate::proxy::{KIND_CONTEXT, Proxy};
 use crate::routes::{self, RoutePrep};
@@ -316,7 +318,16 @@ impl<P: Policy> Proxy<P> {
             let Ok(dest) = this.in_dialog_dest(m, prep) else {
                 return;
             };
-            this.forward_stateless(m, prep, from, dest, hash);
+            if this.request_media(m, now) == RequestMedia::Replaced {
+                let rewritten = std::mem::take(&mut this.media_msg);
+                match Message::parse(&rewritten) {
+                    Ok(r) => this.forward_stateless(&r, prep, from, dest, hash),
+                    Err(e) => debug!(error = %e, "ACK with new SDP does not parse: dropped"),
+                }
+                this.media_msg = rewritten;
+            } else {
+                this.forward_stateless(m, prep, from, dest, hash);
+            }
         });
     }
 
@@ -484,7 +495,48 @@ impl<P: Policy> Proxy<P> {
             }
             let method = m.method().unwrap_or(Method::Options);
             let record_route = this.config.record_route && !in_dialog && creates_dialog(method);
-            this.proxy_request(m, prep, id, from, hash, plan, record_route, now);
+            if in_dialog && method == Method::Bye {
+                this.media_bye(m, now);
+            }
+            let request_sdp = has_sdp(m);
+            let media = this.request_media(m, now);
+            let flags = MediaFlags {
+                request_sdp,
+                initial_invite: !in_dialog && method == Method::Invite,
+                seen: media != RequestMedia::NoMedia,
+            };
+            match media {
+                RequestMedia::NoMedia | RequestMedia::Kept => {
+                    this.proxy_request(m, prep, id, from, hash, plan, record_route, flags, now);
+                }
+                RequestMedia::Reject { code, reason } => {
+                    this.reply_through(id, m, code, reason.as_bytes(), &[], now);
+                }
+                RequestMedia::Replaced => {
+                    let rewritten = std::mem::take(&mut this.media_msg);
+                    match Message::parse(&rewritten) {
+                        Ok(r) => this.proxy_request(
+                            &r,
+                            prep,
+                            id,
+                            from,
+                            hash,
+                            plan,
+                            record_route,
+                            flags,
+                            now,
+                        ),
+                        Err(e) => {
+                            debug!(error = %e, "request with new SDP does not parse");
+                            this.reply_through(id, m, 500, b"Server Internal Error", &[], now);
+                            if flags.initial_invite {
+                                this.media_ended_failed(m, 500, now);
+                            }
+                        }
+                    }
+                    this.media_msg = rewritten;
+                }
+            }
         });
         if !ok {
             self.reply_through(id, msg, 400, b"Bad Request - Malformed Route", &[], now);
@@ -503,6 +555,7 @@ impl<P: Policy> Proxy<P> {
         hash: u64,
         plan: Targets,
         record_route: bool,
+        media: MediaFlags,
         now: Instant,
     ) {
         let is_invite = msg.method() == Some(Method::Invite);
@@ -519,8 +572,14 @@ impl<P: Policy> Proxy<P> {
             c.source = Some(from);
             c.hash = hash;
             c.targets = plan;
+            c.request_sdp = media.request_sdp;
+            c.initial_invite = media.initial_invite;
+            c.media = media.initial_invite && media.seen;
         }) else {
             self.reply_through(id, msg, 503, b"Service Unavailable", &[], now);
+            if media.initial_invite && media.seen {
+                self.media_ended_failed(msg, 503, now);
+            }
             return;
         };
         let _ = self.layer.set_user(id, h.token(KIND_CONTEXT));

@@ -8,11 +8,12 @@
 use crate::address::via_response_peer;
 use crate::branch_id;
 use crate::context::BranchState;
+use crate::media::ResponseMedia;
 use crate::policy::Policy;
 use crate::proxy::{KIND_BRANCH, KIND_PROBE, Probe, Proxy};
 use crate::slab::Handle;
 use crate::timers::ProxyTimer;
-use ferrovox_sip::rewrite::{ResponseEdits, rewrite_response};
+use ferrovox_sip::rewrite::{Body, ResponseEdits, rewrite_response};
 use ferrovox_sip::transaction::{Peer, ResponseOutcome, TransactionId};
 use ferrovox_sip::validate::{ResponseInfo, validate_response};
 use ferrovox_sip::{Message, Method};
@@ -44,7 +45,7 @@ impl<P: Policy> Proxy<P> {
                 }
             }
             Ok(ResponseOutcome::Absorbed { .. }) => self.stats.retransmissions_absorbed += 1,
-            Ok(ResponseOutcome::Stray) => self.on_stray_response(&msg, &info),
+            Ok(ResponseOutcome::Stray) => self.on_stray_response(&msg, &info, now),
             Err(e) => {
                 debug!(error = %e, "response refused by the transaction layer");
                 self.stats.dropped_malformed += 1;
@@ -149,7 +150,25 @@ impl<P: Policy> Proxy<P> {
     /// (our Via removed); statelessly by the next Via when that
     /// transaction is gone.
     fn relay(&mut self, ctx_h: Handle, msg: &Message<'_>, now: Instant) {
-        if let Err(e) = rewrite_response(msg, &ResponseEdits::default(), &mut self.buf) {
+        let Some(ctx) = self.contexts.get(ctx_h) else {
+            return;
+        };
+        let (request_sdp, initial_invite) = (ctx.request_sdp, ctx.initial_invite);
+        let media = self.response_media(msg, Some(request_sdp), now);
+        if media != ResponseMedia::NoMedia
+            && initial_invite
+            && let Some(ctx) = self.contexts.get_mut(ctx_h)
+        {
+            ctx.media = true;
+        }
+        let edits = ResponseEdits {
+            body: (media == ResponseMedia::Replaced).then_some(Body {
+                content_type: None,
+                bytes: &self.media_body,
+            }),
+            ..ResponseEdits::default()
+        };
+        if let Err(e) = rewrite_response(msg, &edits, &mut self.buf) {
             debug!(error = %e, "response could not be rewritten");
             return;
         }
@@ -185,7 +204,7 @@ impl<P: Policy> Proxy<P> {
     /// our Via (with a branch of ours) is on top and it can matter
     /// upstream — a response to a request forwarded statelessly (CANCEL)
     /// or a late 2xx to an INVITE. Otherwise discarded (RFC 6026 §7.1).
-    fn on_stray_response(&mut self, msg: &Message<'_>, info: &ResponseInfo<'_>) {
+    fn on_stray_response(&mut self, msg: &Message<'_>, info: &ResponseInfo<'_>, now: Instant) {
         self.stats.stray_responses += 1;
         let ours = self.local.is_local_via(&info.top_via)
             && info
@@ -196,7 +215,17 @@ impl<P: Policy> Proxy<P> {
         if !ours || (info.cseq.method == Method::Invite && !(200..300).contains(&info.code)) {
             return;
         }
-        if rewrite_response(msg, &ResponseEdits::default(), &mut self.buf).is_ok() {
+        // A 2xx retransmitted after the transaction ended must carry the
+        // same rewritten SDP as the first one.
+        let media = self.response_media(msg, None, now);
+        let edits = ResponseEdits {
+            body: (media == ResponseMedia::Replaced).then_some(Body {
+                content_type: None,
+                bytes: &self.media_body,
+            }),
+            ..ResponseEdits::default()
+        };
+        if rewrite_response(msg, &edits, &mut self.buf).is_ok() {
             self.relay_by_via(msg);
         }
     }
