@@ -1,14 +1,19 @@
 //! `capacity sip --rates 200,500,1000 --duration 20 --sut kamailio --sut floor ...`: CPU per
 //! call of each SUT at each rate, in one run; prints a markdown table and writes JSON.
 //! `capacity sip-dialogs --concurrent 50000 --sut kamailio`: resident memory per held dialog.
+//! `capacity http --url URL --rate 2000 --duration 30s`: open-loop GET load, latency from the
+//! schedule. `capacity rest`: the whole P5 run against a freshly started appliance.
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use ferrovox_capacity::http_load::{self, LoadConfig};
 use ferrovox_capacity::machine::Machine;
 use ferrovox_capacity::report::{self, Cell, MESSAGES_PER_CALL};
+use ferrovox_capacity::rest::{self, CacheBackend, RestConfig};
 use ferrovox_capacity::sut::{SutKind, SutPaths};
-use ferrovox_capacity::{cpu, dialogs, measure, sipp, tuning};
+use ferrovox_capacity::{dialogs, measure, sipp, tuning};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(name = "capacity", about = "ferrovox capacity runner")]
@@ -57,6 +62,81 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         lab: Option<PathBuf>,
     },
+    /// Open-loop HTTP GET load at a fixed rate; latency measured from each request's scheduled
+    /// send time (no coordinated omission).
+    Http {
+        /// http://host:port/path
+        #[arg(long)]
+        url: String,
+        /// Request header `Name: value` (repeat the flag).
+        #[arg(long = "header", short = 'H')]
+        headers: Vec<String>,
+        /// Requests per second.
+        #[arg(long, default_value_t = 2000)]
+        rate: u32,
+        /// Length of the schedule, e.g. 30s, 500ms, 2m.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        duration: Duration,
+        /// Keep-alive connections (each carries rate/N requests per second).
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Write the JSON report here too.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+    /// P5: GET of a cached resource at several rates against a freshly started appliance,
+    /// with the embedded cache and/or Redis, plus wrk's closed-loop figures when installed.
+    Rest {
+        /// Rates (requests/s), comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "500,1000,2000")]
+        rates: Vec<u32>,
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        duration: Duration,
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Cache backends to measure (repeat the flag); default: embedded.
+        #[arg(long = "cache", value_enum)]
+        caches: Vec<CacheBackend>,
+        /// Redis for `--cache redis` (the dev stack's: scripts/devstack start redis).
+        #[arg(long, default_value = "redis://127.0.0.1:36379/")]
+        redis_url: String,
+        /// Skip the wrk cross-check.
+        #[arg(long)]
+        no_wrk: bool,
+        /// The ferrovox binary.
+        #[arg(long, value_name = "PATH")]
+        ferrovox: Option<PathBuf>,
+        /// Where the appliances' data directories and logs go.
+        #[arg(long, default_value = "/tmp/capacity-rest")]
+        work_dir: PathBuf,
+        /// Nice value for the appliance and this generator (negative needs root; 0: as is).
+        #[arg(long, default_value_t = -10, allow_negative_numbers = true)]
+        nice: i32,
+        #[arg(long, value_name = "FILE", default_value = "capacity-rest.json")]
+        out: PathBuf,
+    },
+}
+
+/// `30s`, `500ms`, `2m` or a plain number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let value: f64 = text[..split]
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30s, 500ms or 2m"))?;
+    let seconds = match &text[split..] {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        unit => return Err(format!("unknown unit {unit:?} (use ms, s or m)")),
+    };
+    if seconds.is_finite() && seconds > 0.0 {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err(format!("{text:?} must be positive"))
+    }
 }
 
 fn sut_paths(ferrovox: Option<PathBuf>, lab: Option<PathBuf>) -> anyhow::Result<SutPaths> {
@@ -109,10 +189,13 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    if !sipp::sipp_installed() {
+    let command = Cli::parse().command;
+    if matches!(command, Command::Sip { .. } | Command::SipDialogs { .. })
+        && !sipp::sipp_installed()
+    {
         bail!(sipp::SIPP_MISSING);
     }
-    let (rates, duration, suts, ferrovox, lab, out) = match Cli::parse().command {
+    let (rates, duration, suts, ferrovox, lab, out) = match command {
         Command::Sip {
             rates,
             duration,
@@ -128,6 +211,79 @@ fn main() -> anyhow::Result<()> {
             ferrovox,
             lab,
         } => return sip_dialogs(concurrent, rate, sut, &sut_paths(ferrovox, lab)?),
+        Command::Http {
+            url,
+            headers,
+            rate,
+            duration,
+            connections,
+            json,
+        } => {
+            let report = http_load::run(&LoadConfig {
+                url,
+                headers,
+                rate,
+                duration,
+                connections,
+                drain: Duration::from_secs(2),
+            })?;
+            println!("{}", report.summary());
+            if let Some(json) = json {
+                std::fs::write(&json, serde_json::to_string_pretty(&report)?)
+                    .with_context(|| format!("writing {}", json.display()))?;
+            }
+            return Ok(());
+        }
+        Command::Rest {
+            rates,
+            duration,
+            connections,
+            caches,
+            redis_url,
+            no_wrk,
+            ferrovox,
+            work_dir,
+            nice,
+            out,
+        } => {
+            if nice != 0 {
+                // Before any thread exists, so the client runtime's threads inherit it.
+                // SAFETY: setpriority on this process has no memory-safety preconditions.
+                if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) } != 0 {
+                    eprintln!(
+                        "could not set nice {nice}; the generator runs at the default priority"
+                    );
+                }
+            }
+            let config = RestConfig {
+                ferrovox: sut_paths(ferrovox, None)?.ferrovox,
+                caches: if caches.is_empty() {
+                    vec![CacheBackend::Embedded]
+                } else {
+                    caches
+                },
+                redis_url,
+                rates,
+                duration,
+                connections,
+                wrk: !no_wrk,
+                work_dir,
+                nice,
+            };
+            let report = rest::run(&config);
+            println!(
+                "Machine: {}\nREST GET {} (a number, cache hit), open loop, {} s per rate, {} keep-alive connections; latency from the scheduled send time.\n\n{}",
+                Machine::describe().line(),
+                report.path,
+                duration.as_secs_f64(),
+                connections,
+                report.markdown()
+            );
+            std::fs::write(&out, serde_json::to_string_pretty(&report)?)
+                .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("JSON report: {}", out.display());
+            return Ok(());
+        }
     };
     let suts = if suts.is_empty() {
         vec![
@@ -184,7 +340,7 @@ fn main() -> anyhow::Result<()> {
         "Machine: {}\nSIP capacity: {} s of calls per cell (SIPp uac_rr/uas_rr, UDP loopback); CPU of all SUT processes from /proc over the whole UAC run ÷ successful calls; clock tick {} µs. Floor = {} × the floor relay's CPU per relayed message at the same rate.\n\n",
         machine.line(),
         duration,
-        cpu::tick_micros(),
+        ferrovox_testkit::cpu::tick_micros(),
         MESSAGES_PER_CALL
     );
     text.push_str(&report::markdown_table(&rows));
@@ -192,7 +348,7 @@ fn main() -> anyhow::Result<()> {
     let json = JsonReport {
         machine: &machine,
         duration_seconds: duration,
-        clock_tick_us: cpu::tick_micros(),
+        clock_tick_us: ferrovox_testkit::cpu::tick_micros(),
         messages_per_call_for_floor: MESSAGES_PER_CALL,
         sysctl: &sysctl,
         cells: &cells,

@@ -4,10 +4,10 @@
 //! SUT checked alive and stopped, UAS stopped. The window is the whole UAC run, so CPU per call
 //! is simply the SUT's CPU over the window divided by the successful calls.
 
-use crate::cpu::{MachineCpu, TreeCpu};
 use crate::report::{Cell, Measurement, Outcome};
 use crate::sipp::{lab_scenario, process_cpu, run_uac, start_uas, uac};
 use crate::sut::{RunningSut, SutKind, SutPaths, UAC_PORT, UAS_PORT, wait_port_free};
+use ferrovox_testkit::cpu::{CpuTime, MachineCpu};
 use std::time::{Duration, Instant};
 
 /// Measures `kind` at `rate` calls/s for `duration` seconds of calls.
@@ -44,13 +44,13 @@ fn try_measure(
     // Room for a slow SUT to finish, plus SIPp's 10 s receive timeout.
     let timeout = Duration::from_secs(u64::from(duration_s) * 3 + 30);
 
-    let sut_before = TreeCpu::sample(sut.pids());
+    let sut_before = CpuTime::sample(sut.pids());
     let uas_before = process_cpu(uas.pid);
     let machine_before = MachineCpu::read().ok();
     let started = Instant::now();
     let uac_result = run_uac(command, timeout);
     let wall_seconds = started.elapsed().as_secs_f64();
-    let sut_cpu = TreeCpu::sample(sut.pids()).since(sut_before);
+    let sut_cpu = CpuTime::sample(sut.pids()).since(sut_before);
     let uas_cpu = process_cpu(uas.pid).since(uas_before);
     let machine_busy = match (machine_before, MachineCpu::read().ok()) {
         (Some(before), Some(after)) => after.busy_fraction_since(before),
@@ -81,7 +81,7 @@ fn try_measure(
         calls_failed: outcome.stats.failed_calls(),
         sut_cpu,
         sut_processes,
-        sipp_cpu: TreeCpu {
+        sipp_cpu: CpuTime {
             user_us: uac_cpu.user_us + uas_cpu.user_us,
             system_us: uac_cpu.system_us + uas_cpu.system_us,
         },

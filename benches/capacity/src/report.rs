@@ -7,9 +7,9 @@
 //! CPU is measured over the whole UAC run (no warm-up is discarded), so start-up of the load
 //! is inside the figure for every SUT alike.
 
-use crate::cpu::TreeCpu;
 use crate::floor::RelayCounts;
 use crate::sut::SutKind;
+use ferrovox_testkit::cpu::CpuTime;
 
 /// Messages a stateful proxy handles per call: INVITE, 100, 180, 200, ACK, BYE, 200.
 pub const MESSAGES_PER_CALL: f64 = 7.0;
@@ -21,10 +21,10 @@ pub struct Measurement {
     pub calls_ok: u64,
     pub calls_failed: u64,
     /// CPU of every process of the SUT over the UAC's run.
-    pub sut_cpu: TreeCpu,
+    pub sut_cpu: CpuTime,
     pub sut_processes: usize,
     /// CPU of SIPp (UAC + UAS) over the same window.
-    pub sipp_cpu: TreeCpu,
+    pub sipp_cpu: CpuTime,
     pub wall_seconds: f64,
     /// Fraction of the whole machine busy during the window (other users included).
     pub machine_busy: f64,
@@ -212,12 +212,12 @@ mod tests {
                 calls_created: ok,
                 calls_ok: ok,
                 calls_failed: 0,
-                sut_cpu: TreeCpu {
+                sut_cpu: CpuTime {
                     user_us: user,
                     system_us: system,
                 },
                 sut_processes: 1,
-                sipp_cpu: TreeCpu {
+                sipp_cpu: CpuTime {
                     user_us: 600 * ok,
                     system_us: 0,
                 },

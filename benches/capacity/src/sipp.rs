@@ -6,9 +6,9 @@
 //! measured too (the UAS from `/proc`, the UAC from `getrusage(RUSAGE_CHILDREN)` once it has
 //! been reaped), as a sanity check on the load generator: about 300 µs per call per side here.
 
-use crate::cpu::{TreeCpu, all_processes, descendants};
 use crate::sut::{SUT_PORT, UAC_PORT, UAS_PORT, find_program, udp_port_bound};
 use ferrovox_testkit::HarnessError;
+use ferrovox_testkit::cpu::{CpuTime, all_processes, descendants};
 use ferrovox_testkit::ports::loopback;
 use ferrovox_testkit::sipp::{Scenario, Sipp, SippOutcome, SippRun};
 use std::collections::BTreeSet;
@@ -74,31 +74,31 @@ pub fn uac(scenario: &Path, rate: u32, calls: u64) -> Sipp {
 }
 
 /// CPU of reaped children of this process (user, system), from `getrusage`.
-pub fn reaped_children_cpu() -> TreeCpu {
+pub fn reaped_children_cpu() -> CpuTime {
     // SAFETY: rusage is plain data; getrusage only writes into it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: valid `who` and a pointer to a live rusage.
     let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
     if rc != 0 {
-        return TreeCpu::default();
+        return CpuTime::default();
     }
     let micros = |tv: libc::timeval| (tv.tv_sec as u64) * 1_000_000 + tv.tv_usec as u64;
-    TreeCpu {
+    CpuTime {
         user_us: micros(usage.ru_utime),
         system_us: micros(usage.ru_stime),
     }
 }
 
 /// Runs the UAC to completion; returns its outcome and its CPU.
-pub fn run_uac(command: Sipp, timeout: Duration) -> Result<(SippOutcome, TreeCpu), HarnessError> {
+pub fn run_uac(command: Sipp, timeout: Duration) -> Result<(SippOutcome, CpuTime), HarnessError> {
     let before = reaped_children_cpu();
     let outcome = command.spawn()?.wait(timeout)?;
     Ok((outcome, reaped_children_cpu().since(before)))
 }
 
 /// The CPU of a live process so far (zero if it is gone).
-pub fn process_cpu(pid: Option<u32>) -> TreeCpu {
-    pid.map(|pid| TreeCpu::sample(&BTreeSet::from([pid])))
+pub fn process_cpu(pid: Option<u32>) -> CpuTime {
+    pid.map(|pid| CpuTime::sample(&BTreeSet::from([pid])))
         .unwrap_or_default()
 }
 

@@ -13,8 +13,8 @@
 //! the reason and the tail of its output, never a panic, so one broken SUT does not stop the
 //! run. Nothing is installed here: a missing binary names its Debian package.
 
-use crate::cpu::process_tree;
 use crate::floor::RelayCounts;
+use ferrovox_testkit::cpu::process_tree;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

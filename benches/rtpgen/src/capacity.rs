@@ -11,9 +11,9 @@
 //!
 //! Deliberately not done: plotting; running SUTs concurrently (they would share the cores).
 
-use crate::cpu::tree_cpu;
 use crate::session::{self, SessionConfig, SessionReport};
 use crate::sut::{Binaries, RunningSut, SutKind};
+use ferrovox_testkit::cpu::tree_cpu;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -213,7 +213,7 @@ pub fn run(
         bidirectional: config.bidirectional,
         duration_s: config.duration.as_secs_f64(),
         loss_threshold_pct: config.loss_threshold_pct,
-        clock_tick_us: crate::cpu::tick_micros(),
+        clock_tick_us: ferrovox_testkit::cpu::tick_micros(),
         sysctls,
         nice: config.nice,
         realtime: config.realtime,

@@ -8,7 +8,7 @@
 //!   RFC 3550 jitter per flow ([`receiver`], [`stats`]), then `delete`; returns a
 //!   [`session::SessionReport`] including the generator's own CPU and, optionally, the relay's.
 //! - [`capacity::run`] — every SUT ([`sut`]) at every rate, CPU per relayed packet from
-//!   `/proc` ([`cpu`]), a markdown table with ratios to rtpengine and to the floor, and the
+//!   `/proc` (`ferrovox_testkit::cpu`), a markdown table with ratios to rtpengine and to the floor, and the
 //!   highest loss-free rate per SUT.
 //! - [`floor`] — the minimal recvmmsg/sendmmsg relay (`rtp-floor` binary) that answers a
 //!   minimal ng itself.
@@ -20,7 +20,6 @@
 
 pub mod bencode;
 pub mod capacity;
-pub mod cpu;
 pub mod floor;
 pub mod flow;
 pub mod ng;

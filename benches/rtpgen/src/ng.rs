@@ -6,8 +6,12 @@
 //! ports) and ignores replies with a foreign cookie. [`NgClient::offer`] / [`NgClient::answer`]
 //! return the relay's media endpoint read from the returned SDP ([`media_endpoint`]).
 //!
+//! [`NgClient::offer_sdp`] / [`NgClient::answer_sdp`] take any SDP and extra ng keys (the
+//! transcoding runs' `codec` dictionary) and return the relay's SDP ([`audio_payload_types`]
+//! reads the codecs it chose).
+//!
 //! Deliberately not done: pipelining several outstanding commands, JSON-encoded ng, and any
-//! SDP beyond one PCMU audio section.
+//! SDP beyond one audio section with one codec.
 
 use crate::bencode::{self, Value};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -152,13 +156,11 @@ impl NgClient {
         from_tag: &str,
         local: SocketAddr,
     ) -> Result<RelayEndpoint, NgError> {
-        let reply = self.command(&Value::dict([
-            ("command", Value::str("offer")),
-            ("call-id", Value::str(call_id)),
-            ("from-tag", Value::str(from_tag)),
-            ("sdp", Value::str(&pcmu_sdp(local, 1))),
-        ]))?;
-        endpoint_of(&reply, "offer")
+        let sdp = self.offer_sdp(call_id, from_tag, &pcmu_sdp(local, 1), Vec::new())?;
+        media_endpoint(&sdp).map_err(|what| NgError::Sdp {
+            command: "offer".into(),
+            what,
+        })
     }
 
     /// `answer` from `to_tag`, whose media is at `local`; returns where the *offerer* must
@@ -170,14 +172,49 @@ impl NgClient {
         to_tag: &str,
         local: SocketAddr,
     ) -> Result<RelayEndpoint, NgError> {
+        let sdp = self.answer_sdp(call_id, from_tag, to_tag, &pcmu_sdp(local, 2))?;
+        media_endpoint(&sdp).map_err(|what| NgError::Sdp {
+            command: "answer".into(),
+            what,
+        })
+    }
+
+    /// `offer` of any SDP with extra ng keys (e.g. a `codec` dictionary); returns the SDP
+    /// the relay would forward to the answerer.
+    pub fn offer_sdp(
+        &mut self,
+        call_id: &str,
+        from_tag: &str,
+        sdp: &str,
+        extra: Vec<(&str, Value)>,
+    ) -> Result<String, NgError> {
+        let mut pairs = vec![
+            ("command", Value::str("offer")),
+            ("call-id", Value::str(call_id)),
+            ("from-tag", Value::str(from_tag)),
+            ("sdp", Value::str(sdp)),
+        ];
+        pairs.extend(extra);
+        let reply = self.command(&Value::dict(pairs))?;
+        sdp_of(&reply, "offer")
+    }
+
+    /// `answer` of any SDP; returns the SDP the relay would forward to the offerer.
+    pub fn answer_sdp(
+        &mut self,
+        call_id: &str,
+        from_tag: &str,
+        to_tag: &str,
+        sdp: &str,
+    ) -> Result<String, NgError> {
         let reply = self.command(&Value::dict([
             ("command", Value::str("answer")),
             ("call-id", Value::str(call_id)),
             ("from-tag", Value::str(from_tag)),
             ("to-tag", Value::str(to_tag)),
-            ("sdp", Value::str(&pcmu_sdp(local, 2))),
+            ("sdp", Value::str(sdp)),
         ]))?;
-        endpoint_of(&reply, "answer")
+        sdp_of(&reply, "answer")
     }
 
     /// `delete` of the whole call.
@@ -204,18 +241,15 @@ fn unique_cookie_prefix() -> String {
     format!("rtpgen{}_{nanos:x}_{client}_", std::process::id())
 }
 
-fn endpoint_of(reply: &Value, command: &str) -> Result<RelayEndpoint, NgError> {
-    let sdp = reply
+fn sdp_of(reply: &Value, command: &str) -> Result<String, NgError> {
+    reply
         .get("sdp")
         .and_then(Value::as_str)
+        .map(str::to_owned)
         .ok_or_else(|| NgError::Sdp {
             command: command.to_owned(),
             what: "no sdp in the reply",
-        })?;
-    media_endpoint(sdp).map_err(|what| NgError::Sdp {
-        command: command.to_owned(),
-        what,
-    })
+        })
 }
 
 /// A one-section PCMU SDP announcing `media` (address and RTP port).
@@ -227,6 +261,66 @@ pub fn pcmu_sdp(media: SocketAddr, version: u32) -> String {
         "v=0\r\no=- {port} {version} IN {family} {ip}\r\ns=rtpgen\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
          m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n"
     )
+}
+
+/// A one-section SDP announcing `media` with one codec: payload type `pt`, `rtpmap`
+/// (e.g. `opus/48000/2`) and optional `fmtp` parameters.
+pub fn codec_sdp(
+    media: SocketAddr,
+    version: u32,
+    pt: u8,
+    rtpmap: &str,
+    fmtp: Option<&str>,
+) -> String {
+    let family = if media.is_ipv4() { "IP4" } else { "IP6" };
+    let ip = media.ip();
+    let port = media.port();
+    let fmtp = fmtp.map_or_else(String::new, |f| format!("a=fmtp:{pt} {f}\r\n"));
+    format!(
+        "v=0\r\no=- {port} {version} IN {family} {ip}\r\ns=rtpgen\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP {pt}\r\na=rtpmap:{pt} {rtpmap}\r\n{fmtp}a=ptime:20\r\na=sendrecv\r\n"
+    )
+}
+
+/// The payload types of the first audio section's `m=` line, in order, with the encoding
+/// name of each (`a=rtpmap`, or the static name for 0 and 8).
+pub fn audio_payload_types(sdp: &str) -> Vec<(u8, String)> {
+    let mut types: Vec<(u8, String)> = Vec::new();
+    let mut in_audio = false;
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(rest) = line.strip_prefix("m=") {
+            if in_audio {
+                break;
+            }
+            let mut fields = rest.split_ascii_whitespace();
+            in_audio = fields.next() == Some("audio");
+            if in_audio {
+                types = fields
+                    .skip(2)
+                    .filter_map(|pt| pt.parse().ok())
+                    .map(|pt: u8| {
+                        let name = match pt {
+                            0 => "PCMU",
+                            8 => "PCMA",
+                            9 => "G722",
+                            _ => "",
+                        };
+                        (pt, name.to_owned())
+                    })
+                    .collect();
+            }
+        } else if in_audio && let Some(rest) = line.strip_prefix("a=rtpmap:") {
+            let mut fields = rest.split_ascii_whitespace();
+            let pt: Option<u8> = fields.next().and_then(|p| p.parse().ok());
+            let name = fields.next().and_then(|e| e.split('/').next());
+            if let (Some(pt), Some(name)) = (pt, name)
+                && let Some(entry) = types.iter_mut().find(|(t, _)| *t == pt)
+            {
+                entry.1 = name.to_owned();
+            }
+        }
+    }
+    types
 }
 
 /// The first audio section's address (media-level `c=` over session-level) and port.
@@ -298,6 +392,31 @@ mod tests {
             media_endpoint(&sdp),
             Ok(RelayEndpoint("127.0.0.1:30000".parse().unwrap()))
         );
+    }
+
+    #[test]
+    fn lists_audio_payload_types_with_their_encoding_names() {
+        let sdp = "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4000 RTP/AVP 96 0 101\r\n\
+                   a=rtpmap:96 opus/48000/2\r\na=rtpmap:101 telephone-event/8000\r\n\
+                   m=video 5000 RTP/AVP 97\r\na=rtpmap:97 VP8/90000\r\n";
+        assert_eq!(
+            audio_payload_types(sdp),
+            vec![
+                (96, "opus".to_owned()),
+                (0, "PCMU".to_owned()),
+                (101, "telephone-event".to_owned())
+            ]
+        );
+        let offer = codec_sdp(
+            "127.0.0.1:3000".parse().unwrap(),
+            1,
+            111,
+            "opus/48000/2",
+            Some("useinbandfec=1"),
+        );
+        assert_eq!(audio_payload_types(&offer), vec![(111, "opus".to_owned())]);
+        assert!(offer.contains("a=fmtp:111 useinbandfec=1\r\n"), "{offer}");
+        assert!(audio_payload_types("v=0\r\n").is_empty());
     }
 
     #[test]

@@ -17,16 +17,16 @@
 //! `socket_buffer` bytes (the `FORCE` options are used when running as root).
 //!
 //! The measurement window runs from the first measured packet to the end of the drain
-//! period; the generator's own CPU ([`crate::cpu::own_cpu`]) and, when a sampler is given,
+//! period; the generator's own CPU ([`ferrovox_testkit::cpu::own_cpu`]) and, when a sampler is given,
 //! the relay's CPU are taken at its edges.
 
-use crate::cpu::{CpuTime, own_cpu};
 use crate::flow::{Flow, phases};
 use crate::ng::{NgClient, NgError};
 use crate::receiver::{self, ReceiverResult};
 use crate::sender::{self, SenderPlan, SenderResult};
 use crate::stats::{Histogram, percentile};
 use crate::sys;
+use ferrovox_testkit::cpu::{CpuTime, own_cpu};
 use serde::Serialize;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -257,7 +257,7 @@ struct Call {
 }
 
 /// Binds the next free port of `ports` at or after `*next`.
-fn bind_socket(
+pub(crate) fn bind_socket(
     local: Ipv4Addr,
     ports: &std::ops::RangeInclusive<u16>,
     next: &mut u32,
@@ -564,11 +564,11 @@ pub fn run(
         packets_per_sendmmsg: 0.0,
         packets_per_recvmmsg: 0.0,
         window_s: after.2.duration_since(before.2).as_secs_f64(),
-        generator_cpu: after.0.since(&before.0),
+        generator_cpu: after.0.since(before.0),
         generator_cpu_cores: 0.0,
         generator_cpu_us_per_packet: 0.0,
         relay_cpu: match (before.1, after.1) {
-            (Some(b), Some(a)) => Some(a.since(&b)),
+            (Some(b), Some(a)) => Some(a.since(b)),
             _ => None,
         },
         delete_failures,

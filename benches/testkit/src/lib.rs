@@ -2,10 +2,12 @@
 //!
 //! Everything here drives real programs on loopback: the dev stack's MariaDB, Redis and
 //! RabbitMQ ([`devstack`]), SIPp ([`sipp`]) and baresip ([`baresip`]), plus free-port picking
-//! ([`ports`]) and readiness waits ([`wait`]). Child processes are killed when their handle is
+//! ([`ports`]), readiness waits ([`wait`]) and CPU accounting from `/proc` for the capacity
+//! runners ([`cpu`]). Child processes are killed when their handle is
 //! dropped, so a failing test leaves nothing running.
 
 pub mod baresip;
+pub mod cpu;
 pub mod devstack;
 pub mod ports;
 pub mod process;

@@ -1,18 +1,22 @@
-//! CPU accounting from `/proc`: per-process user/system time and whole-machine busy time.
+//! CPU accounting from `/proc` for the capacity runners: user and system time of a process
+//! and its descendants, the caller's own time, and whole-machine busy time.
 //!
-//! - [`ProcStat::parse`] reads one `/proc/<pid>/stat` line. The `comm` field is in parentheses
-//!   and may itself contain spaces and parentheses, so the fields after it are found from the
+//! - [`ProcStat::parse`] reads one `/proc/<pid>/stat` line. `comm` sits in parentheses and may
+//!   itself contain spaces and parentheses, so the fields after it are counted from the
 //!   *last* `)`.
-//! - [`process_tree`] walks `/proc/*/stat` parent links to find every descendant of a process
-//!   (Kamailio forks its workers; SIPp and ferrovox are single processes whose `stat` already
-//!   sums all their threads).
-//! - [`TreeCpu::sample`] sums user and system time of a set of processes, in microseconds.
+//! - [`process_tree`] / [`descendants`] follow `ppid` links of `/proc/*/stat` to every
+//!   descendant of a process (Kamailio forks its workers; ferrovox, SIPp and rtpengine in
+//!   `--foreground` are single processes whose `stat` already sums all their threads).
+//! - [`CpuTime::sample`] sums a fixed set of processes; [`tree_cpu`] re-walks the tree first,
+//!   for a SUT that might fork while it runs.
+//! - [`own_cpu`] is the calling process's time from `getrusage` (microsecond resolution).
 //! - [`MachineCpu`] is the first line of `/proc/stat`, to tell how busy the whole box was.
 //!
-//! Resolution is the kernel's clock tick (`sysconf(_SC_CLK_TCK)`, 100 Hz here: 10 ms). Over a
-//! 20 s window at 200 calls/s that is well under 1% of a proxy's CPU, and about 1–3% of the
-//! floor relay's; the report states the tick so nobody reads more digits than there are.
-//! Deliberately not done: per-thread `schedstat` (ns resolution, but no user/system split).
+//! Resolution of `/proc` times is the kernel's clock tick (`sysconf(_SC_CLK_TCK)`, 100 Hz
+//! here: 10 ms). Over a 20 s window of a relay or proxy using a good part of a core that is
+//! well under 1%; reports state the tick so nobody reads more digits than there are.
+//! Deliberately not done: per-thread `schedstat` (ns resolution, but no user/system split),
+//! `cutime`/`cstime` of reaped children.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -30,7 +34,7 @@ pub enum CpuError {
     },
 }
 
-/// The fields of `/proc/<pid>/stat` this runner needs.
+/// The fields of `/proc/<pid>/stat` the runners need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcStat {
     pub pid: u32,
@@ -127,21 +131,20 @@ pub fn process_tree(root: u32) -> BTreeSet<u32> {
 pub fn tick_micros() -> u64 {
     // SAFETY: sysconf has no preconditions; it returns -1 for an unknown name.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if hz > 0 {
-        1_000_000 / u64::try_from(hz).unwrap_or(100)
-    } else {
-        10_000
+    match u64::try_from(hz) {
+        Ok(hz) if hz > 0 => 1_000_000 / hz,
+        _ => 10_000,
     }
 }
 
-/// User and system CPU of a set of processes, summed, in microseconds.
+/// User and system CPU time, in microseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct TreeCpu {
+pub struct CpuTime {
     pub user_us: u64,
     pub system_us: u64,
 }
 
-impl TreeCpu {
+impl CpuTime {
     /// Sums the processes in `pids` that still exist.
     pub fn sample(pids: &BTreeSet<u32>) -> Self {
         let tick = tick_micros();
@@ -153,8 +156,8 @@ impl TreeCpu {
             })
     }
 
-    /// CPU spent between `earlier` and `self` (saturating: a process that vanished
-    /// cannot make time negative).
+    /// CPU spent between `earlier` and `self` (saturating: a process that vanished takes its
+    /// time with it, which must not make the difference negative).
     pub fn since(self, earlier: Self) -> Self {
         Self {
             user_us: self.user_us.saturating_sub(earlier.user_us),
@@ -164,6 +167,27 @@ impl TreeCpu {
 
     pub fn total_us(self) -> u64 {
         self.user_us + self.system_us
+    }
+}
+
+/// CPU time of `root` and all its descendants; an error when `root` itself is gone.
+pub fn tree_cpu(root: u32) -> Result<CpuTime, CpuError> {
+    ProcStat::read(root)?;
+    Ok(CpuTime::sample(&process_tree(root)))
+}
+
+/// CPU time of the calling process (all threads), from `getrusage`.
+pub fn own_cpu() -> CpuTime {
+    // SAFETY: an all-zero rusage is a valid value for getrusage to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let micros = |t: libc::timeval| {
+        u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_usec).unwrap_or(0)
+    };
+    CpuTime {
+        user_us: micros(usage.ru_utime),
+        system_us: micros(usage.ru_stime),
     }
 }
 
@@ -271,7 +295,7 @@ mod tests {
         let me = ProcStat::read(std::process::id()).unwrap();
         assert_eq!(me.pid, std::process::id());
         // SAFETY: getppid cannot fail.
-        assert_eq!(me.ppid, unsafe { libc::getppid() } as u32);
+        assert_eq!(i64::from(me.ppid), i64::from(unsafe { libc::getppid() }));
     }
 
     fn stat(pid: u32, ppid: u32) -> ProcStat {
@@ -328,22 +352,53 @@ mod tests {
     }
 
     #[test]
-    fn tree_cpu_difference_saturates() {
-        let before = TreeCpu {
+    fn cpu_difference_saturates() {
+        let before = CpuTime {
             user_us: 100,
             system_us: 50,
         };
-        let after = TreeCpu {
+        let after = CpuTime {
             user_us: 130,
             system_us: 40,
         };
         assert_eq!(
             after.since(before),
-            TreeCpu {
+            CpuTime {
                 user_us: 30,
                 system_us: 0
             }
         );
+    }
+
+    #[test]
+    fn proc_stat_sees_the_cpu_getrusage_sees() {
+        let before = own_cpu();
+        let proc_before = tree_cpu(std::process::id()).unwrap();
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        // Burn 100 ms of CPU (however long that takes on a busy machine).
+        while own_cpu().since(before).total_us() < 100_000
+            && start.elapsed() < std::time::Duration::from_secs(30)
+        {
+            for _ in 0..10_000 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+        }
+        let burned = own_cpu().since(before);
+        assert!(burned.total_us() >= 100_000, "{burned:?}");
+        let proc_burned = tree_cpu(std::process::id()).unwrap().since(proc_before);
+        assert!(
+            proc_burned.total_us() >= 70_000,
+            "{proc_burned:?} vs {burned:?}"
+        );
+    }
+
+    #[test]
+    fn a_vanished_root_is_an_error() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(matches!(tree_cpu(pid), Err(CpuError::Io { .. })));
     }
 
     #[test]
