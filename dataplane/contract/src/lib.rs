@@ -19,7 +19,10 @@ pub mod rpc;
 
 pub use bus::amqp::AmqpBus;
 pub use bus::memory::MemoryBus;
-pub use bus::{Bus, BusError, RequestHandler, Serving, Subscription, topic_matches};
+pub use bus::{
+    Bus, BusError, DeadLetter, Delivery, DurableSubscription, RequestHandler, RetryPolicy,
+    SeenEvents, Serving, Subscription, topic_matches,
+};
 pub use directory::{SIP_DIRECTORY_EVENT, SipDirectory};
 pub use event::Event;
 pub use node::NodeId;

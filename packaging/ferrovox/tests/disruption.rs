@@ -131,7 +131,7 @@ async fn outbox_survives_a_broker_outage_and_reads_survive_a_cache_outage() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut events = subscriber
-        .subscribe_durable("webhooks", "number.*")
+        .subscribe_durable("webhooks", "number.*", Default::default())
         .await
         .unwrap();
 
@@ -149,12 +149,14 @@ async fn outbox_survives_a_broker_outage_and_reads_survive_a_cache_outage() {
     let id = created["id"].as_str().unwrap().to_owned();
     stack.start_service(Service::Rabbitmq).unwrap();
 
-    let Ok(Some(event)) = tokio::time::timeout(RECOVER, events.next()).await else {
+    let Ok(Some(delivery)) = tokio::time::timeout(RECOVER, events.next()).await else {
         panic!(
             "the outboxed event did not arrive within {RECOVER:?} of RabbitMQ's return\nappliance log:\n{}",
             appliance.stderr()
         );
     };
+    let event = delivery.event().clone();
+    delivery.ack().await.unwrap();
     assert_eq!(event.event_type, "number.created");
     assert_eq!(event.data["id"], id);
     assert!(

@@ -5,25 +5,33 @@
 //! - RPC uses a durable request queue per node, `<namespace>.node.<id>.rpc`, and RabbitMQ's
 //!   direct reply-to for answers, matched by correlation id. A request carries an expiration
 //!   equal to its timeout, so a node that comes back late does not run stale commands.
+//! - A durable subscriber gets a queue of its own with a retry queue and a dead-letter queue
+//!   (see [`DurableTopology`]); it acknowledges each message after its consumer settled it.
 //! - One supervisor task owns the connection and reconnects with backoff; subscriptions and
 //!   servers re-declare what they need after each reconnect. The broker being down makes
 //!   [`Bus::check`] fail and publishing return [`BusError::Unavailable`]; nothing panics and
 //!   nothing blocks forever.
 
-use super::{Bus, BusError, Guard, RequestHandler, Serving, Subscription};
+use super::durable::{Settle, SettleFuture, check_subscriber_name};
+use super::{
+    Bus, BusError, DeadLetter, Delivery, DurableSubscription, Guard, RequestHandler, RetryPolicy,
+    Serving, Subscription,
+};
 use crate::{Event, NodeId, Request, Response};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
-    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
+    BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
 };
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::uri::AMQPUri;
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -275,21 +283,100 @@ impl Bus for AmqpBus {
     }
 
     async fn subscribe(&self, pattern: &str) -> Result<Subscription, BusError> {
-        self.start_subscription(None, pattern).await
+        self.start_subscription(pattern).await
     }
 
-    async fn subscribe_durable(&self, name: &str, pattern: &str) -> Result<Subscription, BusError> {
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(BusError::Rejected(format!(
-                "subscriber name {name:?} may contain only letters, digits, '-' and '_'"
-            )));
+    async fn subscribe_durable(
+        &self,
+        name: &str,
+        pattern: &str,
+        retry: RetryPolicy,
+    ) -> Result<DurableSubscription, BusError> {
+        check_subscriber_name(name)?;
+        retry.check()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (bound_tx, bound_rx) = oneshot::channel();
+        let connected_now = self.current_link().is_ok();
+        let alive = Arc::new(AtomicBool::new(true));
+        let task = tokio::spawn(run_durable(
+            self.inner.link.clone(),
+            self.durable_topology(name),
+            pattern.to_owned(),
+            retry,
+            tx,
+            bound_tx,
+            alive.clone(),
+        ));
+        let guard = Guard::new(move || {
+            alive.store(false, Ordering::SeqCst);
+            task.abort();
+        });
+        let subscription = DurableSubscription::new(rx, guard);
+        if connected_now {
+            match bound_rx.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return Err(BusError::Unavailable(error)),
+                Err(_) => return Err(BusError::Unavailable("subscription task ended".into())),
+            }
         }
-        let queue = format!("{}.sub.{name}", self.inner.namespace);
-        self.start_subscription(Some(queue), pattern).await
+        Ok(subscription)
+    }
+
+    async fn dead_letter_count(&self, name: &str) -> Result<u64, BusError> {
+        check_subscriber_name(name)?;
+        let topology = self.durable_topology(name);
+        let link = self.current_link()?;
+        let channel = link
+            .connection
+            .create_channel()
+            .await
+            .map_err(unavailable)?;
+        let queue = declare_dead_letters(&channel, &topology)
+            .await
+            .map_err(unavailable)?;
+        Ok(u64::from(queue.message_count()))
+    }
+
+    async fn take_dead_letters(
+        &self,
+        name: &str,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, BusError> {
+        check_subscriber_name(name)?;
+        let topology = self.durable_topology(name);
+        let link = self.current_link()?;
+        let channel = link
+            .connection
+            .create_channel()
+            .await
+            .map_err(unavailable)?;
+        declare_dead_letters(&channel, &topology)
+            .await
+            .map_err(unavailable)?;
+        let mut taken = Vec::new();
+        while taken.len() < limit {
+            let Some(message) = channel
+                .basic_get(
+                    topology.dead_letters.as_str().into(),
+                    BasicGetOptions { no_ack: false },
+                )
+                .await
+                .map_err(unavailable)?
+            else {
+                break;
+            };
+            let delivery = message.delivery;
+            taken.push(DeadLetter {
+                attempts: attempt_of(&delivery.properties),
+                body: delivery.data,
+            });
+            delivery
+                .acker
+                .ack(BasicAckOptions::default())
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(taken)
     }
 
     async fn call(
@@ -330,11 +417,19 @@ impl Bus for AmqpBus {
 }
 
 impl AmqpBus {
-    async fn start_subscription(
-        &self,
-        queue: Option<String>,
-        pattern: &str,
-    ) -> Result<Subscription, BusError> {
+    /// The queue names of durable subscriber `name`.
+    fn durable_topology(&self, name: &str) -> DurableTopology {
+        let queue = format!("{}.sub.{name}", self.inner.namespace);
+        DurableTopology {
+            exchange: self.inner.exchange.clone(),
+            dead_letter_exchange: format!("{}.dlx", self.inner.namespace),
+            retries: format!("{queue}.retry"),
+            dead_letters: format!("{queue}.dlq"),
+            queue,
+        }
+    }
+
+    async fn start_subscription(&self, pattern: &str) -> Result<Subscription, BusError> {
         let (tx, rx) = mpsc::unbounded_channel();
 
         let (bound_tx, bound_rx) = oneshot::channel();
@@ -342,7 +437,6 @@ impl AmqpBus {
         let task = tokio::spawn(run_subscription(
             self.inner.link.clone(),
             self.inner.exchange.clone(),
-            queue,
             pattern.to_owned(),
             tx,
             bound_tx,
@@ -424,7 +518,6 @@ impl AmqpBus {
 async fn run_subscription(
     mut link: watch::Receiver<Option<Arc<Link>>>,
     exchange: String,
-    queue: Option<String>,
     pattern: String,
     events: mpsc::UnboundedSender<Event>,
     bound: oneshot::Sender<Result<(), String>>,
@@ -433,22 +526,14 @@ async fn run_subscription(
     while let Some(current) = wait_for_link(&mut link).await {
         let consumer = async {
             let channel = current.connection.create_channel().await?;
-            // A named subscription survives disconnects and broker restarts; an anonymous
-            // one lives as long as its connection.
-            let options = match &queue {
-                Some(_) => QueueDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                None => QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
+            // Lives as long as its connection; durable subscribers use `run_durable`.
+            let options = QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
             };
-            let name = queue.clone().unwrap_or_default();
             let queue = channel
-                .queue_declare(name.as_str().into(), options, FieldTable::default())
+                .queue_declare("".into(), options, FieldTable::default())
                 .await?;
             channel
                 .queue_bind(
@@ -459,11 +544,15 @@ async fn run_subscription(
                     FieldTable::default(),
                 )
                 .await?;
+            // Fire and forget: a plain subscription promises only "while connected".
             let consumer = channel
                 .basic_consume(
                     queue.name().clone(),
                     "".into(),
-                    BasicConsumeOptions::default(),
+                    BasicConsumeOptions {
+                        no_ack: true,
+                        ..Default::default()
+                    },
                     FieldTable::default(),
                 )
                 .await?;
@@ -491,14 +580,9 @@ async fn run_subscription(
                     if events.send(event).is_err() {
                         return;
                     }
-                    let _ = delivery.acker.ack(BasicAckOptions::default()).await;
                 }
                 Err(error) => {
                     tracing::warn!(%error, routing_key = %delivery.routing_key.as_str(), "dropping undecodable event");
-                    let _ = delivery
-                        .acker
-                        .reject(BasicRejectOptions { requeue: false })
-                        .await;
                 }
             }
         }
@@ -590,5 +674,324 @@ async fn run_server(
             let _ = delivery.acker.ack(BasicAckOptions::default()).await;
         }
         tokio::time::sleep(RECONNECT_MIN).await;
+    }
+}
+
+/// The exchanges and queues behind durable subscriber `queue`:
+///
+/// - `queue` (durable) is bound to the events exchange with the subscriber's patterns; what
+///   it dead-letters (a rejection without requeue) goes through `dead_letter_exchange` to
+/// - `dead_letters` (`<queue>.dlq`), where messages keep their original body and headers;
+/// - `retries` (`<queue>.retry`) holds a failed message for its backoff (a per-message
+///   expiration) and then dead-letters it back into `queue` through the default exchange, so
+///   a waiting retry survives a restart of the consumer or the broker.
+struct DurableTopology {
+    exchange: String,
+    dead_letter_exchange: String,
+    queue: String,
+    retries: String,
+    dead_letters: String,
+}
+
+/// Unsettled deliveries one durable consumer may hold at a time.
+const DURABLE_PREFETCH: u16 = 64;
+/// Where the delivery count travels (1 for the first delivery).
+const ATTEMPT_HEADER: &str = "x-ferrovox-attempt";
+
+fn unavailable(error: lapin::Error) -> BusError {
+    BusError::Unavailable(error.to_string())
+}
+
+fn long_string(value: &str) -> AMQPValue {
+    AMQPValue::LongString(value.into())
+}
+
+/// Declares the dead-letter exchange and queue (idempotent); answers the queue's state.
+async fn declare_dead_letters(
+    channel: &Channel,
+    topology: &DurableTopology,
+) -> Result<lapin::Queue, lapin::Error> {
+    channel
+        .exchange_declare(
+            topology.dead_letter_exchange.as_str().into(),
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let queue = channel
+        .queue_declare(
+            topology.dead_letters.as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .queue_bind(
+            topology.dead_letters.as_str().into(),
+            topology.dead_letter_exchange.as_str().into(),
+            topology.queue.as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(queue)
+}
+
+async fn declare_durable(
+    channel: &Channel,
+    topology: &DurableTopology,
+    pattern: &str,
+) -> Result<(), lapin::Error> {
+    declare_dead_letters(channel, topology).await?;
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    let mut retry_args = FieldTable::default();
+    retry_args.insert("x-dead-letter-exchange".into(), long_string(""));
+    retry_args.insert(
+        "x-dead-letter-routing-key".into(),
+        long_string(&topology.queue),
+    );
+    channel
+        .queue_declare(topology.retries.as_str().into(), durable, retry_args)
+        .await?;
+    let mut queue_args = FieldTable::default();
+    queue_args.insert(
+        "x-dead-letter-exchange".into(),
+        long_string(&topology.dead_letter_exchange),
+    );
+    queue_args.insert(
+        "x-dead-letter-routing-key".into(),
+        long_string(&topology.queue),
+    );
+    channel
+        .queue_declare(topology.queue.as_str().into(), durable, queue_args)
+        .await?;
+    channel
+        .queue_bind(
+            topology.queue.as_str().into(),
+            topology.exchange.as_str().into(),
+            pattern.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+}
+
+/// The delivery count a message carries; 1 when it has none (a first delivery).
+fn attempt_of(properties: &BasicProperties) -> u32 {
+    let value = properties
+        .headers()
+        .as_ref()
+        .and_then(|headers| headers.inner().get(ATTEMPT_HEADER).cloned());
+    let attempt = match value {
+        Some(AMQPValue::LongUInt(n)) => i64::from(n),
+        Some(AMQPValue::LongInt(n)) => i64::from(n),
+        Some(AMQPValue::LongLongInt(n)) => n,
+        Some(AMQPValue::ShortInt(n)) => i64::from(n),
+        Some(AMQPValue::ShortUInt(n)) => i64::from(n),
+        _ => 1,
+    };
+    u32::try_from(attempt.max(1)).unwrap_or(u32::MAX)
+}
+
+async fn run_durable(
+    mut link: watch::Receiver<Option<Arc<Link>>>,
+    topology: DurableTopology,
+    pattern: String,
+    retry: RetryPolicy,
+    deliveries: mpsc::UnboundedSender<Delivery>,
+    bound: oneshot::Sender<Result<(), String>>,
+    alive: Arc<AtomicBool>,
+) {
+    let mut bound = Some(bound);
+    let topology = Arc::new(topology);
+    while let Some(current) = wait_for_link(&mut link).await {
+        let consumer = async {
+            let channel = current.connection.create_channel().await?;
+            // Retries are republished on this channel and must be confirmed before the
+            // original is acknowledged.
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await?;
+            channel
+                .basic_qos(DURABLE_PREFETCH, BasicQosOptions::default())
+                .await?;
+            declare_durable(&channel, &topology, &pattern).await?;
+            let consumer = channel
+                .basic_consume(
+                    topology.queue.as_str().into(),
+                    "".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            Ok::<_, lapin::Error>((channel, consumer))
+        }
+        .await;
+        let (channel, mut consumer) = match consumer {
+            Ok(ok) => {
+                if let Some(bound) = bound.take() {
+                    let _ = bound.send(Ok(()));
+                }
+                ok
+            }
+            Err(error) => {
+                tracing::warn!(queue = %topology.queue, %error, "cannot set up the durable subscription");
+                if let Some(bound) = bound.take() {
+                    let _ = bound.send(Err(error.to_string()));
+                }
+                tokio::time::sleep(RECONNECT_MIN).await;
+                continue;
+            }
+        };
+        while let Some(Ok(delivery)) = consumer.next().await {
+            let attempt = attempt_of(&delivery.properties);
+            let event = match serde_json::from_slice::<Event>(&delivery.data) {
+                Ok(event) => event,
+                Err(error) => {
+                    tracing::warn!(queue = %topology.queue, %error, "poison message moved to the dead-letter queue");
+                    if let Err(error) = delivery
+                        .acker
+                        .reject(BasicRejectOptions { requeue: false })
+                        .await
+                    {
+                        tracing::warn!(%error, "could not dead-letter a poison message");
+                    }
+                    continue;
+                }
+            };
+            let settle = AmqpSettle {
+                channel: channel.clone(),
+                topology: topology.clone(),
+                retry,
+                attempt,
+                message: delivery,
+                alive: alive.clone(),
+            };
+            if deliveries
+                .send(Delivery::new(event, attempt, Box::new(settle)))
+                .is_err()
+            {
+                return;
+            }
+        }
+        // The consumer ended: the connection dropped and the broker took back what was not
+        // acknowledged. Wait for the next link.
+        tokio::time::sleep(RECONNECT_MIN).await;
+    }
+}
+
+/// Settles one delivery of a durable queue on the channel it arrived on.
+struct AmqpSettle {
+    channel: Channel,
+    topology: Arc<DurableTopology>,
+    retry: RetryPolicy,
+    attempt: u32,
+    message: lapin::message::Delivery,
+    /// False once the subscription was dropped: then the broker takes unsettled messages back
+    /// when the channel closes, and an abandoned delivery must not count as a failure.
+    alive: Arc<AtomicBool>,
+}
+
+impl AmqpSettle {
+    async fn fail(self, error: String) -> Result<(), BusError> {
+        let topology = &self.topology;
+        if self.attempt >= self.retry.max_attempts {
+            tracing::warn!(queue = %topology.queue, attempts = self.attempt, %error, "event moved to the dead-letter queue");
+            self.message
+                .acker
+                .reject(BasicRejectOptions { requeue: false })
+                .await
+                .map_err(unavailable)?;
+            return Ok(());
+        }
+        let next = self.attempt + 1;
+        let delay = self.retry.delay_before(next);
+        let mut headers = self
+            .message
+            .properties
+            .headers()
+            .clone()
+            .unwrap_or_default();
+        headers.insert(ATTEMPT_HEADER.into(), AMQPValue::LongLongInt(next.into()));
+        let mut properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(PERSISTENT)
+            .with_headers(headers)
+            .with_expiration(delay.as_millis().max(1).to_string().into());
+        if let Some(id) = self.message.properties.message_id() {
+            properties = properties.with_message_id(id.clone());
+        }
+        let publish = async {
+            self.channel
+                .basic_publish(
+                    "".into(),
+                    topology.retries.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &self.message.data,
+                    properties,
+                )
+                .await
+                .map_err(unavailable)?
+                .await
+                .map_err(unavailable)
+        };
+        let confirm = tokio::time::timeout(CONFIRM_TIMEOUT, publish)
+            .await
+            .map_err(|_| {
+                BusError::Unavailable(format!("no publisher confirm within {CONFIRM_TIMEOUT:?}"))
+            })??;
+        if let Confirmation::Nack(_) = confirm {
+            // Left unacknowledged: the broker delivers it again when this channel closes.
+            return Err(BusError::Rejected(format!(
+                "the retry of a message of {} was nacked",
+                topology.queue
+            )));
+        }
+        self.message
+            .acker
+            .ack(BasicAckOptions::default())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+impl Settle for AmqpSettle {
+    fn ack(self: Box<Self>) -> SettleFuture {
+        Box::pin(async move {
+            self.message
+                .acker
+                .ack(BasicAckOptions::default())
+                .await
+                .map(|_| ())
+                .map_err(unavailable)
+        })
+    }
+
+    fn reject(self: Box<Self>, error: String) -> SettleFuture {
+        Box::pin(self.fail(error))
+    }
+
+    fn abandon(self: Box<Self>) {
+        if !self.alive.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(error) = self.fail("dropped without ack or reject".into()).await {
+                    tracing::warn!(%error, "could not settle an abandoned delivery");
+                }
+            });
+        }
     }
 }

@@ -6,7 +6,10 @@
 //! implementations, so a pattern means the same on one box and on a cluster.
 
 pub mod amqp;
+pub mod durable;
 pub mod memory;
+
+pub use durable::{DeadLetter, Delivery, DurableSubscription, RetryPolicy, SeenEvents};
 
 use crate::{Event, NodeId, Request, Response};
 use async_trait::async_trait;
@@ -51,9 +54,29 @@ pub trait Bus: Send + Sync + 'static {
     async fn subscribe(&self, pattern: &str) -> Result<Subscription, BusError>;
 
     /// Like [`Bus::subscribe`], but events are kept for the subscriber `name` while it is
-    /// disconnected or the broker restarts (a durable queue), and each is acknowledged only
-    /// after it was handed over. Use it where losing an event matters (webhooks, billing).
-    async fn subscribe_durable(&self, name: &str, pattern: &str) -> Result<Subscription, BusError>;
+    /// disconnected or the broker restarts (a durable queue), and each is removed only when
+    /// the consumer acknowledges it after processing; failures are retried under `retry` and
+    /// then dead-lettered (see [`durable`]). Use it where losing an event matters (webhooks,
+    /// billing). Subscribing again with the same name resumes the same queue, and several
+    /// consumers of one name share its events.
+    async fn subscribe_durable(
+        &self,
+        name: &str,
+        pattern: &str,
+        retry: RetryPolicy,
+    ) -> Result<DurableSubscription, BusError>;
+
+    /// How many messages wait in the dead-letter queue of subscriber `name` (0 if it has
+    /// none).
+    async fn dead_letter_count(&self, name: &str) -> Result<u64, BusError>;
+
+    /// Removes up to `limit` messages from the dead-letter queue of subscriber `name`, oldest
+    /// first, for an operator to inspect or replay.
+    async fn take_dead_letters(
+        &self,
+        name: &str,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, BusError>;
 
     /// Sends `request` to `node` and waits for its response. Idempotent requests are retried
     /// within `timeout`; others are sent once.
