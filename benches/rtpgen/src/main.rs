@@ -1,11 +1,13 @@
-//! `rtpgen`: the RTP load generator (`run`) and the relay capacity comparison (`capacity`).
+//! `rtpgen`: the RTP load generator (`run`, `transcode`) and the relay capacity comparisons
+//! (`capacity`, `transcode-capacity`).
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use ferrovox_rtpgen::capacity::{self, CapacityConfig};
+use ferrovox_rtpgen::capacity::{self, CapacityConfig, TranscodingConfig};
 use ferrovox_rtpgen::session::{self, SessionConfig};
 use ferrovox_rtpgen::sut::{Binaries, SutKind};
 use ferrovox_rtpgen::sys;
+use ferrovox_rtpgen::transcode::{self, TranscodeConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,6 +96,79 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         realtime: i32,
     },
+    /// Transcoded calls on a running relay: A sends PCMU, B Opus (ng codec strip/transcode),
+    /// both directions checked.
+    Transcode {
+        /// The relay's ng address (UDP).
+        #[arg(long, default_value = "127.0.0.1:22222")]
+        ng: SocketAddr,
+        /// Bidirectional calls.
+        #[arg(long, default_value_t = 50)]
+        calls: usize,
+        #[command(flatten)]
+        timing: Transcoding,
+        /// Write the JSON report here ("-" for standard output, the default).
+        #[arg(long, default_value = "-")]
+        json: String,
+    },
+    /// Compare transcoding relays (P3): CPU per transcoded call and loss at each call count.
+    TranscodeCapacity {
+        /// Systems under test, in order (ferrovox, rtpengine).
+        #[arg(long = "sut", value_enum, default_values_t = [SutKind::Ferrovox, SutKind::Rtpengine])]
+        suts: Vec<SutKind>,
+        /// Bidirectional call counts (comma separated).
+        #[arg(long, value_delimiter = ',', default_value = "25,50,100,150,200")]
+        calls: Vec<usize>,
+        #[command(flatten)]
+        timing: Transcoding,
+        /// The ferrovox binary (release build recommended).
+        #[arg(long, default_value = "target/release/ferrovox")]
+        ferrovox: PathBuf,
+        /// The rtpengine binary.
+        #[arg(long, default_value = "rtpengine")]
+        rtpengine: PathBuf,
+        /// Loss at or below this percentage counts as loss-free.
+        #[arg(long, default_value_t = 0.0)]
+        loss_threshold: f64,
+        /// Do not set the net.core socket buffer sysctls to 4 MiB.
+        #[arg(long)]
+        no_sysctl: bool,
+        #[arg(long, default_value = "/tmp/rtpgen-transcode")]
+        log_dir: PathBuf,
+        #[arg(long, default_value = "rtpgen-transcode.json")]
+        json: PathBuf,
+        /// Nice value for the SUTs and the generator (see `capacity`).
+        #[arg(long, default_value_t = -10, allow_negative_numbers = true)]
+        nice: i32,
+        /// SCHED_RR priority for the SUTs and the generator (see `capacity`).
+        #[arg(long, default_value_t = 10)]
+        realtime: i32,
+    },
+}
+
+fn buffer_sysctls(no_sysctl: bool) -> anyhow::Result<Vec<(String, String)>> {
+    let sysctls = if no_sysctl {
+        sys::read_buffer_sysctls()
+    } else {
+        sys::set_buffer_sysctls(4 << 20).context("setting net.core buffer sysctls")?
+    };
+    for (name, value) in &sysctls {
+        eprintln!(
+            "{} {name} = {value}",
+            if no_sysctl { "current" } else { "set" }
+        );
+    }
+    Ok(sysctls)
+}
+
+#[derive(Debug, Args)]
+struct Transcoding {
+    /// Seconds of sending per point, warm-up included.
+    #[arg(long, default_value_t = 20.0)]
+    duration: f64,
+    /// Seconds from the start of sending to the start of the CPU window.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
 }
 
 #[derive(Debug, Args)]
@@ -217,17 +292,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             apply_priority(nice, realtime);
             rates.sort_unstable();
             rates.dedup();
-            let sysctls = if no_sysctl {
-                sys::read_buffer_sysctls()
-            } else {
-                sys::set_buffer_sysctls(4 << 20).context("setting net.core buffer sysctls")?
-            };
-            for (name, value) in &sysctls {
-                eprintln!(
-                    "{} {name} = {value}",
-                    if no_sysctl { "current" } else { "set" }
-                );
-            }
+            let sysctls = buffer_sysctls(no_sysctl)?;
             std::fs::create_dir_all(&log_dir)
                 .with_context(|| format!("creating {}", log_dir.display()))?;
             let mut binaries = Binaries::beside_current_exe(ferrovox);
@@ -261,6 +326,83 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (None, Some(e)) => eprintln!("[{} @ {} pps] failed: {e}", p.sut.name(), p.rate),
                 (None, None) => {}
             });
+            std::fs::write(&json, serde_json::to_string_pretty(&report)?)
+                .with_context(|| format!("writing {}", json.display()))?;
+            println!("{}", report.markdown());
+            eprintln!("JSON report: {}", json.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Transcode {
+            ng,
+            calls,
+            timing,
+            json,
+        } => {
+            let mut config = TranscodeConfig::new(ng, calls);
+            config.duration = Duration::from_secs_f64(timing.duration.max(0.001));
+            config.warmup = Duration::from_secs_f64(timing.warmup.max(0.0));
+            let report = transcode::run(&config, None)?;
+            eprintln!("{}", report.summary());
+            let text = serde_json::to_string_pretty(&report)?;
+            if json == "-" {
+                println!("{text}");
+            } else {
+                std::fs::write(&json, text).with_context(|| format!("writing {json}"))?;
+            }
+            Ok(if report.loss_pct > 0.0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::TranscodeCapacity {
+            suts,
+            mut calls,
+            timing,
+            ferrovox,
+            rtpengine,
+            loss_threshold,
+            no_sysctl,
+            log_dir,
+            json,
+            nice,
+            realtime,
+        } => {
+            if suts.contains(&SutKind::Floor) {
+                anyhow::bail!(
+                    "the floor relay cannot transcode; use --sut ferrovox and/or --sut rtpengine"
+                );
+            }
+            apply_priority(nice, realtime);
+            calls.sort_unstable();
+            calls.dedup();
+            let sysctls = buffer_sysctls(no_sysctl)?;
+            std::fs::create_dir_all(&log_dir)
+                .with_context(|| format!("creating {}", log_dir.display()))?;
+            let mut binaries = Binaries::beside_current_exe(ferrovox);
+            binaries.rtpengine = rtpengine;
+            let config = TranscodingConfig {
+                suts,
+                calls,
+                duration: Duration::from_secs_f64(timing.duration.max(0.001)),
+                warmup: Duration::from_secs_f64(timing.warmup.max(0.0)),
+                binaries,
+                log_dir,
+                loss_threshold_pct: loss_threshold,
+                settle: Duration::from_secs(1),
+                nice,
+                realtime,
+            };
+            let report =
+                capacity::run_transcoding(&config, sysctls, |p| match (&p.report, &p.error) {
+                    (Some(r), _) => {
+                        eprintln!("[{} @ {} calls]\n{}", p.sut.name(), p.calls, r.summary())
+                    }
+                    (None, Some(e)) => {
+                        eprintln!("[{} @ {} calls] failed: {e}", p.sut.name(), p.calls)
+                    }
+                    (None, None) => {}
+                });
             std::fs::write(&json, serde_json::to_string_pretty(&report)?)
                 .with_context(|| format!("writing {}", json.display()))?;
             println!("{}", report.markdown());

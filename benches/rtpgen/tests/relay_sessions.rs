@@ -1,8 +1,10 @@
 //! Short generator sessions against real relays on loopback: the floor relay (this crate's
-//! `rtp-floor`) and ferrovox's media node (the debug binary: see [`ferrovox_binary`]).
+//! `rtp-floor`), ferrovox's media node (the debug binary: see [`ferrovox_binary`]) and, for
+//! transcoding, rtpengine (Debian's rtpengine-daemon, userspace only).
 
 use ferrovox_rtpgen::session::{self, SessionConfig, SessionReport};
 use ferrovox_rtpgen::sut::RunningSut;
+use ferrovox_rtpgen::transcode::{self, TranscodeConfig, TranscodeError, TranscodeReport};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -164,4 +166,113 @@ fn ferrovox_media_node_relays_without_loss_or_rewriting_errors() {
         .unwrap_or_else(|e| panic!("{} starts: {e}", binary.display()));
     let report = session::run(&small_session(ng, 3), None).expect("session runs");
     assert_clean(&report, 3000);
+}
+
+fn short_transcoding(ng: SocketAddr) -> TranscodeConfig {
+    let mut config = TranscodeConfig::new(ng, 5);
+    config.duration = Duration::from_secs(3);
+    config.warmup = Duration::from_secs(1);
+    config
+}
+
+/// Both directions carried every packet in the other codec, one SSRC and sequence space each.
+fn assert_transcoded(report: &TranscodeReport) {
+    let summary = report.summary();
+    assert_ne!(report.opus_payload_type, 0, "{summary}");
+    for d in [&report.a_to_b, &report.b_to_a] {
+        // 5 calls × 50 packets/s × 3 s, give or take a packet per stream at the edges.
+        assert!((745..=755).contains(&d.sent), "{summary}");
+        assert_eq!(d.lost, d.startup_drops, "only start-up drops: {summary}");
+        assert!(
+            d.startup_drops <= 5,
+            "at most the first packet per stream: {summary}"
+        );
+        assert_eq!(d.received + d.lost, d.sent, "{summary}");
+        assert_eq!(d.extra, 0, "{summary}");
+        assert_eq!(d.sequence_gaps, 0, "{summary}");
+        assert_eq!(d.out_of_order, 0, "{summary}");
+        assert_eq!(d.wrong_payload_type, 0, "{summary}");
+        assert_eq!(d.wrong_payload_size, 0, "{summary}");
+        assert_eq!(d.ssrc_changes, 0, "{summary}");
+        assert_eq!(d.unexpected_source, 0, "{summary}");
+        assert_eq!(d.silent_calls, 0, "{summary}");
+    }
+    let cpu = report.relay_cpu.expect("sampled");
+    // Decoding and encoding 500 packets/s costs the relay something measurable.
+    assert!(cpu.total_us() > 0, "{summary}");
+    assert!(report.calls_per_core > 0.0, "{summary}");
+    assert_eq!(report.delete_failures, 0, "{summary}");
+}
+
+#[test]
+fn ferrovox_media_node_transcodes_pcmu_and_opus_both_ways() {
+    let binary = ferrovox_binary();
+    let ng = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
+    let first = 61_000 + ((std::process::id() + 13) % 40) * 100;
+    let work = scratch_dir("ferrovox-transcode");
+    let mut command = Command::new(&binary);
+    command
+        .arg("--data-dir")
+        .arg(work.join("data"))
+        .args(["--log-level", "warn", "media", "--ng", &ng.to_string()])
+        .args([
+            "--interface",
+            "127.0.0.1",
+            "--sip",
+            "off",
+            "--admin",
+            "127.0.0.1:0",
+        ])
+        .arg("--rtp-ports")
+        .arg(format!("{first}-{}", first + 99));
+    let node = RunningSut::spawn("ferrovox", command, ng, &work)
+        .unwrap_or_else(|e| panic!("{} starts: {e}", binary.display()));
+    let pid = node.pid();
+    let sampler = move || ferrovox_testkit::cpu::tree_cpu(pid).ok();
+    let report = transcode::run(&short_transcoding(ng), Some(&sampler)).expect("session runs");
+    assert_eq!(
+        report.loss_pct,
+        0.0,
+        "ferrovox drops nothing: {}",
+        report.summary()
+    );
+    assert_transcoded(&report);
+}
+
+#[test]
+fn rtpengine_transcodes_pcmu_and_opus_both_ways() {
+    let ng = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
+    let first = 61_000 + ((std::process::id() + 26) % 40) * 100;
+    let work = scratch_dir("rtpengine-transcode");
+    let mut command = Command::new("rtpengine");
+    command.args([
+        "--config-file=none",
+        "--foreground",
+        "--table=-1",
+        "--interface=127.0.0.1",
+        &format!("--listen-ng={ng}"),
+        &format!("--port-min={first}"),
+        &format!("--port-max={}", first + 99),
+        "--num-threads=1",
+        "--delete-delay=0",
+        "--log-stderr",
+        "--log-level=4",
+    ]);
+    let engine = RunningSut::spawn("rtpengine", command, ng, &work)
+        .unwrap_or_else(|e| panic!("rtpengine (Debian rtpengine-daemon) starts: {e}"));
+    let pid = engine.pid();
+    let sampler = move || ferrovox_testkit::cpu::tree_cpu(pid).ok();
+    let report = transcode::run(&short_transcoding(ng), Some(&sampler)).expect("session runs");
+    assert_transcoded(&report);
+}
+
+#[test]
+fn a_relay_that_cannot_transcode_fails_the_session() {
+    // The floor relays whatever it gets: its offer to B still carries PCMU.
+    let (_floor, ng) = start_floor(0);
+    let error = transcode::run(&short_transcoding(ng), None).unwrap_err();
+    assert!(
+        matches!(error, TranscodeError::Negotiation { call: 0, .. }),
+        "{error}"
+    );
 }
