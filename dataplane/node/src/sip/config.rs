@@ -40,6 +40,32 @@ pub struct SipEdgeConfig {
     pub branch_response_timeout: Duration,
     /// Ringing without an answer for this long: the call ends with 408.
     pub invite_timeout: Duration,
+    /// Anchor every call's media on this ng relay (`rtpengine_manage`); `None`: SDP passes
+    /// through untouched.
+    pub media_relay: Option<MediaRelayConfig>,
+}
+
+/// The ng relay calls are anchored on ([`super::anchor`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaRelayConfig {
+    /// The relay's ng control address (UDP).
+    pub relay: SocketAddr,
+    /// How long one attempt waits for the reply (the module's `rtpengine_tout_ms`).
+    pub timeout: Duration,
+    /// Resends after a timeout (the module's `rtpengine_retr`).
+    pub retries: u32,
+}
+
+impl MediaRelayConfig {
+    /// Default timeout 1 s and 2 retries: a dead relay blocks a core at most 3 s once (then
+    /// it is skipped for [`super::anchor::DISABLED_FOR`]).
+    pub fn new(relay: SocketAddr) -> Self {
+        Self {
+            relay,
+            timeout: Duration::from_secs(1),
+            retries: 2,
+        }
+    }
 }
 
 impl SipEdgeConfig {
@@ -61,8 +87,31 @@ impl SipEdgeConfig {
             trunks: Vec::new(),
             branch_response_timeout: Duration::from_secs(5),
             invite_timeout: Duration::from_secs(180),
+            media_relay: None,
         }
     }
+}
+
+/// Parses an ng relay address: `udp:IP:PORT` (rtpengine's and Kamailio's notation) or a bare
+/// `IP:PORT`.
+pub fn parse_media_relay(text: &str) -> Result<SocketAddr, String> {
+    let trimmed = text.trim();
+    let addr = match trimmed.split_once(':') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("udp") => rest,
+        Some((scheme, _))
+            if scheme.eq_ignore_ascii_case("udp6") || scheme.eq_ignore_ascii_case("tcp") =>
+        {
+            return Err(format!(
+                "{text:?}: the ng protocol runs over UDP; write udp:IP:PORT"
+            ));
+        }
+        _ => trimmed,
+    };
+    addr.parse().map_err(|_| {
+        format!(
+            "{text:?} is not an ng relay address like udp:127.0.0.1:22222 (IP literal and port)"
+        )
+    })
 }
 
 /// Parses a listen list: comma-separated `udp:ADDR`, `tcp:ADDR` or a bare `ADDR` (UDP and TCP).
@@ -146,6 +195,28 @@ mod tests {
                 .contains("udp:ADDR")
         );
         assert!(parse_listen("").is_err());
+    }
+
+    #[test]
+    fn media_relays_are_udp_ip_and_port() {
+        let relay = parse_media_relay("udp:127.0.0.1:22222").unwrap();
+        assert_eq!(relay, "127.0.0.1:22222".parse().unwrap());
+        assert_eq!(
+            parse_media_relay("UDP:[::1]:2223").unwrap(),
+            "[::1]:2223".parse().unwrap()
+        );
+        assert_eq!(
+            parse_media_relay("10.0.0.5:22222").unwrap(),
+            "10.0.0.5:22222".parse().unwrap()
+        );
+        assert!(
+            parse_media_relay("tcp:127.0.0.1:22222")
+                .unwrap_err()
+                .contains("UDP")
+        );
+        let no_port = parse_media_relay("udp:127.0.0.1").unwrap_err();
+        assert!(no_port.contains("udp:127.0.0.1:22222"), "{no_port}");
+        assert!(parse_media_relay("udp:relay.example.com:22222").is_err());
     }
 
     #[test]

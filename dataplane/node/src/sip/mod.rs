@@ -5,12 +5,16 @@
 //! Nothing here touches tokio: the runtime's threads own the sockets; the admin endpoint reads
 //! the counters each core publishes once a second.
 
+mod anchor;
 mod config;
 mod policy;
 mod service;
 mod shared;
 
-pub use config::{SipEdgeConfig, SipUser, parse_listen, parse_next_hop};
+pub use anchor::{AnchorError, DISABLED_FOR};
+pub use config::{
+    MediaRelayConfig, SipEdgeConfig, SipUser, parse_listen, parse_media_relay, parse_next_hop,
+};
 pub use ferrovox_runtime::{Backend, ParseBackendError};
 pub use ferrovox_sip::transaction::{Peer, Transport};
 pub use shared::{DirectoryOutcome, SipConfigError};
@@ -29,6 +33,12 @@ pub enum SipEdgeError {
     Config(#[from] SipConfigError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    #[error("sip.media_relay {relay}: cannot open a socket towards it: {source}")]
+    MediaRelay {
+        relay: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Totals over every core.
@@ -92,6 +102,14 @@ impl SipEdge {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        if let Some(relay) = &config.media_relay {
+            // Each core opens its own socket; a relay address no socket can reach (wrong
+            // family, no route) is a configuration error, reported here rather than per call.
+            anchor::connect(relay.relay).map_err(|source| SipEdgeError::MediaRelay {
+                relay: relay.relay,
+                source,
+            })?;
+        }
         let shared = Arc::new(Shared::new(&config, threads, Instant::now())?);
         let salt = u64::from_le_bytes(shared::random_secret()[..8].try_into().unwrap_or([0x5e; 8]));
         let mut aliases = vec![config.realm.clone()];

@@ -8,8 +8,12 @@
 //! forked to in parallel →
 //! carrier prefix routes with failover through their gateways → 404.
 
+use super::anchor::MediaAnchor;
 use super::shared::Shared;
-use ferrovox_proxy::{Admission, Decision, ForwardPlan, Policy, RouteRequest, Target};
+use ferrovox_proxy::{
+    Admission, Decision, ForwardPlan, MediaAction, MediaEnd, MediaMessage, Policy, RouteRequest,
+    Target,
+};
 use ferrovox_registrar::{AuthResult, Destination, Reply};
 use ferrovox_routing::{LimitAction, RateLimiter, Verdict};
 use ferrovox_sip::Method;
@@ -21,17 +25,26 @@ pub struct EdgePolicy {
     shared: Arc<Shared>,
     /// Per core: SO_REUSEPORT sends one source's datagrams to one core.
     pike: Option<RateLimiter>,
+    /// Per core: its own ng socket, used synchronously.
+    anchor: Option<MediaAnchor>,
 }
 
 impl EdgePolicy {
-    pub fn new(shared: Arc<Shared>, now: Instant) -> Self {
+    pub fn new(shared: Arc<Shared>, core: usize, now: Instant) -> Self {
         let pike = if shared.pike.enabled {
             // The configuration was validated when the edge started.
             RateLimiter::new(shared.pike, now).ok()
         } else {
             None
         };
-        Self { shared, pike }
+        let anchor = shared
+            .media_relay
+            .map(|relay| MediaAnchor::new(relay, core));
+        Self {
+            shared,
+            pike,
+            anchor,
+        }
     }
 }
 
@@ -159,6 +172,24 @@ impl Policy for EdgePolicy {
         let routing = self.shared.routing();
         if let Some(&gateway) = routing.gateway_by_addr.get(&target.dest.addr) {
             routing.health.report(gateway, Some(status), now);
+        }
+    }
+
+    fn media(
+        &mut self,
+        message: &MediaMessage<'_>,
+        body: &mut Vec<u8>,
+        now: Instant,
+    ) -> MediaAction {
+        match self.anchor.as_mut() {
+            Some(anchor) => anchor.media(message, body, now),
+            None => MediaAction::Keep,
+        }
+    }
+
+    fn media_ended(&mut self, end: &MediaEnd<'_>, now: Instant) {
+        if let Some(anchor) = self.anchor.as_mut() {
+            anchor.ended(end, now);
         }
     }
 }

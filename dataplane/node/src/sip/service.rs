@@ -31,7 +31,7 @@ impl ProxyService {
         let now = Instant::now();
         config.listen = context.listen.clone();
         config.via_udp = context.via_udp;
-        let policy = EdgePolicy::new(shared.clone(), now);
+        let policy = EdgePolicy::new(shared.clone(), context.core, now);
         Self {
             proxy: Proxy::new(config, policy),
             shared,

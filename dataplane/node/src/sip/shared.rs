@@ -38,6 +38,8 @@ pub struct Shared {
     directory: Mutex<DirectoryState>,
     pub pike: PikeConfig,
     pub next_hop: Option<Peer>,
+    /// Where each core's media anchor sends its ng commands.
+    pub media_relay: Option<super::config::MediaRelayConfig>,
     pub require_auth: bool,
     pub cores: Vec<CoreCounters>,
     pub started: Instant,
@@ -164,6 +166,7 @@ impl Shared {
             directory: Mutex::new(DirectoryState::default()),
             pike: config.pike,
             next_hop: config.next_hop,
+            media_relay: config.media_relay,
             require_auth: config.require_auth,
             cores: (0..cores).map(|_| CoreCounters::default()).collect(),
             started: now,
