@@ -10,6 +10,11 @@ use axum::http::request::Parts;
 use ferrovox_store::model::now;
 use uuid::Uuid;
 
+/// The platform operator's permission, above every customer: create, list and delete
+/// customers (`/v1.0/customers`). Only the first start's admin key holds it; it cannot be
+/// granted through the API (it is not one of the customer permissions).
+pub const PLATFORM_ADMIN: &str = "platform_admin";
+
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -135,6 +140,11 @@ impl Caller {
                 permissions.join(", ")
             )))
         }
+    }
+
+    /// Whether the caller is the platform operator.
+    pub fn is_platform_admin(&self) -> bool {
+        self.permissions.iter().any(|p| p == PLATFORM_ADMIN)
     }
 
     /// How the audit trail names this caller.

@@ -1,4 +1,6 @@
 //! First start: create the first customer and an admin access key, and tell the operator.
+//! The key holds `customer_admin` and [`crate::auth::PLATFORM_ADMIN`]: its holder runs the
+//! appliance and administers the other customers.
 //!
 //! The token is shown once (the store keeps only its hash). So that an operator who missed
 //! the first start's output can still get in, it is also written to a file readable by the
@@ -66,7 +68,8 @@ pub async fn ensure_admin(store: &dyn Store, data_dir: &Path) -> Result<AdminKey
         detail: "created at first start".into(),
         token_hash: token_hash(&token),
         token_prefix: token.chars().take(7).collect(),
-        permissions: vec!["customer_admin".into()],
+        // The appliance's operator: its own customer's admin, and the platform's.
+        permissions: vec!["customer_admin".into(), crate::auth::PLATFORM_ADMIN.into()],
         tm_expire: at + Duration::days(ADMIN_KEY_LIFETIME_DAYS),
         tm_create: at,
         tm_update: at,

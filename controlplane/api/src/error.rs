@@ -32,6 +32,17 @@ impl ApiError {
         }
     }
 
+    /// The same error about a field of the object `parent` (`admin_agent.username`).
+    pub(crate) fn within(self, parent: &str) -> Self {
+        match self {
+            ApiError::Invalid { field, message } => ApiError::Invalid {
+                message: format!("{parent}.{message}"),
+                field: format!("{parent}.{field}"),
+            },
+            other => other,
+        }
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid_argument"),

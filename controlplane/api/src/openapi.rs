@@ -223,6 +223,8 @@ pub fn document() -> Value {
         ("Customer", customer::Customer::schema()),
         ("OwnCustomer", customer::OwnCustomer::schema()),
         ("UpdateCustomer", customer::UpdateCustomer::schema()),
+        ("CreateCustomer", customer::CreateCustomer::schema()),
+        ("CreatedCustomer", customer::CreatedCustomer::schema()),
         ("WebhookSecret", customer::WebhookSecret::schema()),
     ] {
         schemas.insert(
@@ -309,6 +311,18 @@ pub fn document() -> Value {
             "responses": with_errors(Map::from_iter([("200".to_owned(), json_response("Updated", schema_ref("Customer")))]), &customer_update_errors)
         }
     }));
+    customers_paths(&mut paths);
+    schemas.insert(
+        "CustomerList".into(),
+        json!({
+            "type": "object",
+            "required": ["result"],
+            "properties": {
+                "result": { "type": "array", "items": schema_ref("Customer") },
+                "next_page_token": { "type": "string", "description": "Absent on the last page" }
+            }
+        }),
+    );
     paths.insert("/v1.0/customer/webhook_secret".into(), json!({ "post": {
         "tags": ["customer"], "operationId": "rotate_webhook_secret", "summary": "Replace the webhook signing secret (customer_admin); the answer is the only place it is shown",
         "responses": with_errors(Map::from_iter([("200".to_owned(), json_response("The new secret", schema_ref("WebhookSecret")))]), &customer_write_errors)
@@ -347,6 +361,7 @@ pub fn document() -> Value {
             { "name": "flows", "description": flows_description() },
             { "name": "recordings", "description": "Recordings of calls and conferences (made by the media side): list, read, delete, download" },
             { "name": "customer", "description": "The caller's customer: profile, webhook target and secret" },
+            { "name": "customers", "description": "Every customer, for the platform operator (permission platform_admin, held by the first start's admin key): create with a first admin, list, get, update, delete. A customer's own people see and manage only their own customer here." },
             { "name": "events", "description": "Live events" },
             { "name": "service", "description": "Health, readiness, metrics, documentation" }
         ],
@@ -360,6 +375,82 @@ pub fn document() -> Value {
             }
         }
     })
+}
+
+/// `/v1.0/customers` and `/v1.0/customers/{id}` (the platform operator's collection).
+fn customers_paths(paths: &mut Map<String, Value>) {
+    let mut create_errors = AUTH_ERRORS.to_vec();
+    create_errors.extend([
+        (
+            "400",
+            "Invalid input; `field` names it (admin_agent.username, say)",
+        ),
+        ("403", "Requires platform_admin"),
+        ("409", "The admin agent's username is taken"),
+    ]);
+    let mut one_errors = AUTH_ERRORS.to_vec();
+    one_errors.extend([
+        ("400", "Malformed id"),
+        (
+            "404",
+            "No such customer, or not the caller's and the caller is not the operator",
+        ),
+    ]);
+    let mut update_errors = AUTH_ERRORS.to_vec();
+    update_errors.extend([
+        ("400", "Invalid input or malformed id; `field` names it"),
+        (
+            "403",
+            "Only a customer_admin (or the operator) may change a customer",
+        ),
+        (
+            "404",
+            "No such customer, or not the caller's and the caller is not the operator",
+        ),
+    ]);
+    let mut delete_errors = one_errors.clone();
+    delete_errors.extend([
+        ("403", "Requires platform_admin"),
+        ("409", "The customer of the calling key cannot be deleted"),
+    ]);
+    paths.insert("/v1.0/customers".into(), json!({
+        "get": {
+            "tags": ["customers"], "operationId": "list_customers",
+            "summary": "List customers, newest first: every customer for the operator, the caller's own for anyone else",
+            "parameters": [
+                { "name": "page_size", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 100, "default": 10 } },
+                { "name": "page_token", "in": "query", "schema": { "type": "string" }, "description": "next_page_token of the previous page" }
+            ],
+            "responses": with_errors(
+                Map::from_iter([("200".to_owned(), json_response("A page", schema_ref("CustomerList")))]),
+                &[AUTH_ERRORS, &[("400", "Bad page_size or page_token")]].concat()),
+        },
+        "post": {
+            "tags": ["customers"], "operationId": "create_customers",
+            "summary": "Create a customer and, in the same transaction, its first admin agent and/or access key (platform_admin)",
+            "requestBody": { "required": true, "content": { "application/json": { "schema": schema_ref("CreateCustomer") } } },
+            "responses": with_errors(
+                Map::from_iter([("201".to_owned(), json_response("Created; admin_accesskey.token is shown only here", schema_ref("CreatedCustomer")))]),
+                &create_errors),
+        }
+    }));
+    paths.insert("/v1.0/customers/{id}".into(), json!({
+        "parameters": [id_parameter()],
+        "get": {
+            "tags": ["customers"], "operationId": "get_customer", "summary": "Get a customer",
+            "responses": with_errors(Map::from_iter([("200".to_owned(), json_response("The customer", schema_ref("Customer")))]), &one_errors),
+        },
+        "put": {
+            "tags": ["customers"], "operationId": "update_customer", "summary": "Update a customer (its customer_admin, or the operator)",
+            "requestBody": { "required": true, "content": { "application/json": { "schema": schema_ref("UpdateCustomer") } } },
+            "responses": with_errors(Map::from_iter([("200".to_owned(), json_response("Updated", schema_ref("Customer")))]), &update_errors),
+        },
+        "delete": {
+            "tags": ["customers"], "operationId": "delete_customer",
+            "summary": "Delete a customer (soft delete, platform_admin): its access keys and sessions stop working at once",
+            "responses": with_errors(Map::from_iter([("200".to_owned(), json_response("Deleted; tm_delete is set", schema_ref("Customer")))]), &delete_errors),
+        }
+    }));
 }
 
 /// A dependency-free page: lists every operation of the document and sends requests with the

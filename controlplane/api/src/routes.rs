@@ -69,6 +69,16 @@ pub(crate) fn router(state: AppState) -> Router {
             get(resource::customer::get_own).put(resource::customer::update_own),
         )
         .route(
+            "/v1.0/customers",
+            get(resource::customer::list).post(resource::customer::create),
+        )
+        .route(
+            "/v1.0/customers/{id}",
+            get(resource::customer::read)
+                .put(resource::customer::update)
+                .delete(resource::customer::delete),
+        )
+        .route(
             "/v1.0/customer/webhook_secret",
             axum::routing::post(resource::customer::rotate_webhook_secret),
         )

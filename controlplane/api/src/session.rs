@@ -95,11 +95,17 @@ pub(crate) async fn caller_from_jwt(token: &str, state: &AppState) -> Result<Cal
         }
         Err(error) => tracing::debug!(%error, "session check skipped: cache unavailable"),
     }
-    Ok(Caller {
+    let caller = Caller {
         customer_id: claims.customer_id,
         permissions: claims.permissions,
         actor: format!("agent:{}", claims.agent_id),
-    })
+    };
+    // A deleted customer's sessions end with it: the customer entry is cached, and its
+    // deletion invalidates that entry, so this costs a cache read and takes effect at once.
+    if !crate::resource::customer::is_live(state, &caller).await? {
+        return Err(ApiError::Unauthorized("the customer was deleted".into()));
+    }
+    Ok(caller)
 }
 
 fn audit(customer: &str, actor: String, action: &str, agent: &str) -> Effects {
@@ -142,7 +148,7 @@ pub(crate) async fn login(
     )
     .await;
     let agent = match (agent, verified) {
-        (Some(agent), true) => agent,
+        (Some(agent), true) if customer_is_live(&state, &agent).await? => agent,
         (agent, _) => {
             if let Some(agent) = agent {
                 let effects = audit(
@@ -204,6 +210,16 @@ pub(crate) async fn login(
         agent_id: agent.id,
         customer_id: agent.customer_id,
     }))
+}
+
+/// Whether the agent's customer still exists (its agents cannot log in once it is deleted).
+async fn customer_is_live(state: &AppState, agent: &Agent) -> Result<bool, ApiError> {
+    let caller = Caller {
+        customer_id: agent.customer_id,
+        permissions: Vec::new(),
+        actor: format!("agent:{}", agent.id),
+    };
+    crate::resource::customer::is_live(state, &caller).await
 }
 
 pub(crate) async fn logout(

@@ -85,7 +85,8 @@ async fn embedded_appliance_bootstraps_an_admin_key_that_works() {
     assert_eq!(customer["name"], "admin");
     assert_eq!(
         customer["permissions"],
-        serde_json::json!(["customer_admin"])
+        serde_json::json!(["customer_admin", "platform_admin"]),
+        "the first start's key is the operator's"
     );
     assert!(
         customer.get("webhook_secret").is_none(),

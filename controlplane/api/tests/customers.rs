@@ -62,7 +62,10 @@ async fn customers_behave(engines: Engines, data_dir: &std::path::Path) {
     let (status, own) = call(&base, Method::GET, "/v1.0/customer", &admin, None).await;
     assert_eq!(status, 200, "{own}");
     assert_eq!(own["name"], "admin");
-    assert_eq!(own["permissions"], json!(["customer_admin"]));
+    assert_eq!(
+        own["permissions"],
+        json!(["customer_admin", "platform_admin"])
+    );
     assert_eq!(
         (
             own["phone_number"].as_str(),
@@ -197,7 +200,7 @@ async fn customers_behave(engines: Engines, data_dir: &std::path::Path) {
     let (_, read) = call(&base, Method::GET, "/v1.0/customer", &admin, None).await;
     assert_eq!(read, {
         let mut expected = cleared.clone();
-        expected["permissions"] = json!(["customer_admin"]);
+        expected["permissions"] = json!(["customer_admin", "platform_admin"]);
         expected
     });
 

@@ -81,7 +81,8 @@ pub trait Store: Send + Sync + 'static {
     async fn customer_count(&self) -> Result<u64, StoreError>;
 
     async fn accesskey_create(&self, key: &AccessKey) -> Result<(), StoreError>;
-    /// A live access key by the SHA-256 (hex) of its token; expiry is the caller's check.
+    /// A live access key of a live customer by the SHA-256 (hex) of its token; expiry is the
+    /// caller's check.
     async fn accesskey_by_token_hash(
         &self,
         token_hash: &str,
@@ -93,6 +94,12 @@ pub trait Store: Send + Sync + 'static {
         table: &TableSpec,
         record: &Record,
         effects: &Effects,
+    ) -> Result<(), StoreError>;
+
+    /// Inserts rows, each with its effects, in one transaction: all or none.
+    async fn record_insert_all(
+        &self,
+        rows: &[(&TableSpec, &Record, &Effects)],
     ) -> Result<(), StoreError>;
 
     /// Sets columns of a live row of `customer_id` (and `tm_update`), with its effects, in one
@@ -129,6 +136,15 @@ pub trait Store: Send + Sync + 'static {
         &self,
         table: &TableSpec,
         customer_id: &str,
+        limit: u32,
+        after: Option<&Cursor>,
+    ) -> Result<Page, StoreError>;
+
+    /// Live rows of every customer, newest first, `limit` per page, after `after`: lists
+    /// above customers (the customers themselves).
+    async fn record_list_all(
+        &self,
+        table: &TableSpec,
         limit: u32,
         after: Option<&Cursor>,
     ) -> Result<Page, StoreError>;

@@ -15,8 +15,11 @@ pub(crate) const CUSTOMER_COUNT: &str = "SELECT COUNT(*) FROM customers WHERE tm
 pub(crate) const ACCESSKEY_INSERT: &str = "INSERT INTO accesskeys \
     (id, customer_id, name, detail, token_hash, token_prefix, permissions, tm_expire, tm_create, tm_update, tm_delete) \
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-pub(crate) const ACCESSKEY_BY_HASH: &str = "SELECT id, customer_id, name, detail, token_hash, token_prefix, \
-    permissions, tm_expire, tm_create, tm_update, tm_delete FROM accesskeys WHERE token_hash = ? AND tm_delete = ?";
+/// A key counts only while its customer is live: deleting a customer revokes its keys at once.
+pub(crate) const ACCESSKEY_BY_HASH: &str = "SELECT k.id, k.customer_id, k.name, k.detail, k.token_hash, \
+    k.token_prefix, k.permissions, k.tm_expire, k.tm_create, k.tm_update, k.tm_delete \
+    FROM accesskeys k JOIN customers c ON c.id = k.customer_id \
+    WHERE k.token_hash = ? AND k.tm_delete = ? AND c.tm_delete = ?";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct CustomerRow {
@@ -179,6 +182,45 @@ macro_rules! impl_store {
                 Self::write_effects(&mut tx, effects).await?;
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            /// Runs a list query whose scope parameters are bound already: binds the live
+            /// marker, the cursor and the limit, and cuts the page.
+            async fn list_page<'q>(
+                &self,
+                table: &$crate::TableSpec,
+                query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+                limit: u32,
+                after: Option<&$crate::Cursor>,
+            ) -> Result<$crate::Page, $crate::StoreError> {
+                let mut query = query.bind($crate::LIVE);
+                if let Some(cursor) = after {
+                    query = query
+                        .bind(cursor.tm_create)
+                        .bind(cursor.tm_create)
+                        .bind(cursor.id.clone());
+                }
+                // One row more than asked tells whether another page follows.
+                let rows = query
+                    .bind(i64::from(limit) + 1)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut records = rows
+                    .iter()
+                    .map(|row| Self::read_record(table, row))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let next = if records.len() > limit as usize {
+                    records.truncate(limit as usize);
+                    records.last().and_then(|last| {
+                        Some($crate::Cursor {
+                            tm_create: last.get("tm_create")?.as_time()?,
+                            id: last.get("id")?.as_text()?.to_owned(),
+                        })
+                    })
+                } else {
+                    None
+                };
+                Ok($crate::Page { records, next })
             }
 
             fn read_record(
@@ -344,6 +386,7 @@ macro_rules! impl_store {
                 )
                 .bind(token_hash)
                 .bind($crate::LIVE)
+                .bind($crate::LIVE)
                 .fetch_optional(&self.pool)
                 .await?
                 .map($crate::AccessKey::try_from)
@@ -356,27 +399,36 @@ macro_rules! impl_store {
                 record: &$crate::Record,
                 effects: &$crate::Effects,
             ) -> Result<(), $crate::StoreError> {
-                let sql = $crate::queries::record_sql::insert(table, record)?;
+                self.record_insert_all(&[(table, record, effects)]).await
+            }
+
+            async fn record_insert_all(
+                &self,
+                rows: &[(&$crate::TableSpec, &$crate::Record, &$crate::Effects)],
+            ) -> Result<(), $crate::StoreError> {
                 let mut tx = self.pool.begin().await?;
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for value in record.values() {
-                    query = bind_value!(query, value);
-                }
-                query.execute(&mut *tx).await.map_err(|e| {
-                    if $crate::queries::is_unique_violation(&e) {
-                        $crate::StoreError::Conflict {
-                            what: table.name,
-                            id: record
-                                .get("id")
-                                .and_then(|v| v.as_text())
-                                .unwrap_or_default()
-                                .to_owned(),
-                        }
-                    } else {
-                        e.into()
+                for (table, record, effects) in rows {
+                    let sql = $crate::queries::record_sql::insert(table, record)?;
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for value in record.values() {
+                        query = bind_value!(query, value);
                     }
-                })?;
-                Self::write_effects(&mut tx, effects).await?;
+                    query.execute(&mut *tx).await.map_err(|e| {
+                        if $crate::queries::is_unique_violation(&e) {
+                            $crate::StoreError::Conflict {
+                                what: table.name,
+                                id: record
+                                    .get("id")
+                                    .and_then(|v| v.as_text())
+                                    .unwrap_or_default()
+                                    .to_owned(),
+                            }
+                        } else {
+                            e.into()
+                        }
+                    })?;
+                    Self::write_effects(&mut tx, effects).await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }
@@ -450,36 +502,19 @@ macro_rules! impl_store {
                 after: Option<&$crate::Cursor>,
             ) -> Result<$crate::Page, $crate::StoreError> {
                 let sql = $crate::queries::record_sql::list(table, after.is_some());
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(customer_id.to_owned())
-                    .bind($crate::LIVE);
-                if let Some(cursor) = after {
-                    query = query
-                        .bind(cursor.tm_create)
-                        .bind(cursor.tm_create)
-                        .bind(cursor.id.clone());
-                }
-                // One row more than asked tells whether another page follows.
-                let rows = query
-                    .bind(i64::from(limit) + 1)
-                    .fetch_all(&self.pool)
-                    .await?;
-                let mut records = rows
-                    .iter()
-                    .map(|row| Self::read_record(table, row))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let next = if records.len() > limit as usize {
-                    records.truncate(limit as usize);
-                    records.last().and_then(|last| {
-                        Some($crate::Cursor {
-                            tm_create: last.get("tm_create")?.as_time()?,
-                            id: last.get("id")?.as_text()?.to_owned(),
-                        })
-                    })
-                } else {
-                    None
-                };
-                Ok($crate::Page { records, next })
+                let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(customer_id.to_owned());
+                self.list_page(table, query, limit, after).await
+            }
+
+            async fn record_list_all(
+                &self,
+                table: &$crate::TableSpec,
+                limit: u32,
+                after: Option<&$crate::Cursor>,
+            ) -> Result<$crate::Page, $crate::StoreError> {
+                let sql = $crate::queries::record_sql::list_all(table, after.is_some());
+                let query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                self.list_page(table, query, limit, after).await
             }
 
             async fn write_effects(
@@ -666,6 +701,20 @@ pub(crate) mod record_sql {
     pub(crate) fn scan(table: &TableSpec) -> String {
         format!(
             "SELECT {} FROM {} WHERE tm_delete = ? AND id > ? ORDER BY id LIMIT ?",
+            table.column_list(),
+            table.name
+        )
+    }
+
+    /// Live rows of every customer, newest first (the platform's own lists, such as customers).
+    pub(crate) fn list_all(table: &TableSpec, after: bool) -> String {
+        let after = if after {
+            " AND (tm_create < ? OR (tm_create = ? AND id < ?))"
+        } else {
+            ""
+        };
+        format!(
+            "SELECT {} FROM {} WHERE tm_delete = ?{after} ORDER BY tm_create DESC, id DESC LIMIT ?",
             table.column_list(),
             table.name
         )

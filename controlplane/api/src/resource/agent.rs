@@ -76,7 +76,7 @@ pub struct CreateAgent {
     name: String,
     #[serde(default)]
     detail: String,
-    permission: Option<String>,
+    pub(crate) permission: Option<String>,
     #[serde(default)]
     tag_ids: Vec<Uuid>,
     #[serde(default)]

@@ -1,7 +1,6 @@
 //! The customer: the tenant that owns every other resource and receives webhooks.
 //!
-//! Endpoints, within the existing permission model (customer_admin, customer_manager,
-//! agent_user — the source documents define no permission above a customer):
+//! Endpoints of a customer's own people (customer_admin, customer_manager, agent_user):
 //!
 //! - `GET /v1.0/customer`: the caller's own customer and the caller's permissions; any
 //!   permission may read it.
@@ -12,27 +11,47 @@
 //! - `POST /v1.0/customer/webhook_secret`: a customer_admin replaces the webhook signing
 //!   secret; the answer is the only place the new secret appears.
 //!
+//! The collection `/v1.0/customers` belongs to the platform operator, who holds
+//! [`PLATFORM_ADMIN`] (the first start's admin key):
+//!
+//! - `POST /v1.0/customers` creates a customer and, in the same transaction, its first admin:
+//!   an agent (`admin_agent`, who can log in at once) and/or an access key
+//!   (`admin_accesskey`, whose token is in this answer only). Both default to
+//!   customer_admin.
+//! - `GET /v1.0/customers` lists every live customer, newest first, paginated; anyone else
+//!   sees a list holding only their own customer.
+//! - `GET`/`PUT /v1.0/customers/{id}`: the operator any customer; a customer's own people
+//!   only theirs (another id is 404, as for every resource of another customer), with the
+//!   permissions of `/v1.0/customer`.
+//! - `DELETE /v1.0/customers/{id}` soft-deletes a customer: its access keys and agent
+//!   sessions stop working at once (authentication checks that the customer is live), its
+//!   agents cannot log in. The operator cannot delete the customer it is authenticated as
+//!   (409): that would lock the platform out.
+//!
 //! The webhook secret (`whsec_…`, HMAC-SHA256 key of the webhook signatures) is made when the
 //! customer is created and is write-only after that: never in an answer other than the
-//! rotation's, never in events or the audit trail. Customers themselves are created by the
-//! first start ([`crate::bootstrap`]); creating, listing and deleting other customers needs a
-//! project-level permission, which the access model does not have yet, so there is no
-//! `/v1.0/customers` collection. `billing_account_id` is checked as a UUID only until billing
-//! accounts exist.
+//! rotation's, never in events or the audit trail. `billing_account_id` is checked as a UUID
+//! only until billing accounts exist.
 //!
 //! The customers table carries a generated `customer_id` equal to `id` (migration 0006), so the
-//! generic record queries — always scoped by `customer_id` — serve it, scoped to the caller's
-//! own customer.
+//! generic record queries — always scoped by `customer_id` — serve it: the operator acting on
+//! customer X runs them scoped to X (and the audit row is X's, naming the operator's key).
 
+use super::accesskey::{AccessKey, CreateAccessKey};
+use super::agent::{Agent, CreateAgent};
 use super::columns::{Row, bounded, host_name};
 use super::flow_actions::http_url;
-use super::{Resource, effects, invalidate, load, load_fresh, not_found, update_one};
-use crate::auth::Caller;
+use super::{
+    ListResponse, Resource, check_references, delete_one, effects, invalidate, load, load_fresh,
+    not_found, parse_id, update_one,
+};
+use crate::auth::{Caller, PLATFORM_ADMIN};
 use crate::body::JsonBody;
 use crate::routes::AppState;
-use crate::{ApiError, generate_token};
+use crate::{ApiError, generate_token, page};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use chrono::NaiveDateTime;
 use ferrovox_store::{ColumnType, LIVE, Record, SqlValue, TableSpec};
 use serde::{Deserialize, Serialize};
@@ -101,7 +120,7 @@ pub struct WebhookSecret {
     pub webhook_secret: String,
 }
 
-/// A new customer (the first start, or a future project-level endpoint).
+/// Body of `POST /v1.0/customers`: a new customer and, optionally, its first admin.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCustomer {
@@ -119,6 +138,25 @@ pub struct CreateCustomer {
     #[serde(default)]
     pub webhook_uri: String,
     pub billing_account_id: Option<Uuid>,
+    /// The customer's first agent; its permission defaults to customer_admin. It can log in
+    /// at once with this username and password.
+    pub admin_agent: Option<CreateAgent>,
+    /// The customer's first access key; its permissions default to customer_admin. Its token
+    /// is in the answer to this request only.
+    pub admin_accesskey: Option<CreateAccessKey>,
+}
+
+/// The answer to `POST /v1.0/customers`: the customer, and its first admin if one was asked
+/// for.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedCustomer {
+    #[serde(flatten)]
+    pub customer: Customer,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_agent: Option<Agent>,
+    /// With its `token`, shown only here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_accesskey: Option<AccessKey>,
 }
 
 /// Body of `PUT /v1.0/customer`: absent fields stay as they are; `"billing_account_id": null`
@@ -416,6 +454,187 @@ pub(crate) async fn rotate_webhook_secret(
     }))
 }
 
+/// Whether the caller's customer is live (read through the cache; its deletion invalidates
+/// the entry).
+pub(crate) async fn is_live(state: &AppState, caller: &Caller) -> Result<bool, ApiError> {
+    Ok(load::<Customer>(state, caller, caller.customer_id)
+        .await?
+        .is_some())
+}
+
+/// The caller acting on customer `id`: the operator on any customer (as its admin), anyone
+/// else on their own only — another customer does not exist for them (404).
+fn acting_on(caller: &Caller, id: Uuid) -> Result<Caller, ApiError> {
+    if caller.customer_id == id {
+        return Ok(caller.clone());
+    }
+    if !caller.is_platform_admin() {
+        return Err(not_found::<Customer>(id));
+    }
+    let mut permissions = caller.permissions.clone();
+    if !permissions.iter().any(|p| p == "customer_admin") {
+        permissions.push("customer_admin".into());
+    }
+    Ok(Caller {
+        customer_id: id,
+        permissions,
+        actor: caller.actor(),
+    })
+}
+
+/// `POST /v1.0/customers`: the customer and its first admin in one transaction.
+pub(crate) async fn create(
+    caller: Caller,
+    State(state): State<AppState>,
+    JsonBody(mut request): JsonBody<CreateCustomer>,
+) -> Result<(StatusCode, Json<CreatedCustomer>), ApiError> {
+    caller.require_any(&[PLATFORM_ADMIN])?;
+    let admin_agent = request.admin_agent.take();
+    let admin_accesskey = request.admin_accesskey.take();
+    let id = Uuid::new_v4();
+    let customer = Customer::create(request, id, id).await?;
+    let tenant = acting_on(&caller, id)?;
+    let agent = match admin_agent {
+        Some(mut request) => {
+            request
+                .permission
+                .get_or_insert_with(|| "customer_admin".into());
+            let agent = Agent::create(request, id, Uuid::new_v4())
+                .await
+                .map_err(|e| e.within("admin_agent"))?;
+            // The customer is new: any tag it names cannot exist.
+            check_references(&state, &tenant, &agent)
+                .await
+                .map_err(|e| e.within("admin_agent"))?;
+            Some(agent)
+        }
+        None => None,
+    };
+    let key = match admin_accesskey {
+        Some(request) => Some(
+            AccessKey::create(request, id, Uuid::new_v4())
+                .await
+                .map_err(|e| e.within("admin_accesskey"))?,
+        ),
+        None => None,
+    };
+    let customer_row = (
+        customer.to_record(),
+        effects(&tenant, "create", &customer, None, Some(&customer)),
+    );
+    let agent_row = agent.as_ref().map(|agent| {
+        (
+            agent.to_record(),
+            effects(&tenant, "create", agent, None, Some(agent)),
+        )
+    });
+    let key_row = key.as_ref().map(|key| {
+        (
+            key.to_record(),
+            effects(&tenant, "create", key, None, Some(key)),
+        )
+    });
+    let mut rows = vec![(Customer::TABLE, &customer_row.0, &customer_row.1)];
+    if let Some((record, effects)) = &agent_row {
+        rows.push((Agent::TABLE, record, effects));
+    }
+    if let Some((record, effects)) = &key_row {
+        rows.push((AccessKey::TABLE, record, effects));
+    }
+    state.engines.store.record_insert_all(&rows).await?;
+    state.outbox.notify_one();
+    tracing::info!(customer = %id, actor = %caller.actor(), "customer created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedCustomer {
+            customer,
+            admin_agent: agent,
+            admin_accesskey: key,
+        }),
+    ))
+}
+
+/// `GET /v1.0/customers`: every customer for the operator, one's own for anyone else.
+pub(crate) async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(query): Query<page::PageQuery>,
+) -> Result<Json<ListResponse<Customer>>, ApiError> {
+    let (size, after) = query.parse()?;
+    if !caller.is_platform_admin() {
+        let own = match after {
+            Some(_) => None,
+            None => load::<Customer>(&state, &caller, caller.customer_id).await?,
+        };
+        return Ok(Json(ListResponse {
+            result: own.into_iter().collect(),
+            next_page_token: None,
+        }));
+    }
+    let page = state
+        .engines
+        .store
+        .record_list_all(Customer::TABLE, size, after.as_ref())
+        .await?;
+    let result = page
+        .records
+        .iter()
+        .map(Customer::from_record)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(ListResponse {
+        result,
+        next_page_token: page.next.as_ref().map(page::encode_token),
+    }))
+}
+
+/// `GET /v1.0/customers/{id}`.
+pub(crate) async fn read(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Customer>, ApiError> {
+    let id = parse_id(&id)?;
+    let tenant = acting_on(&caller, id)?;
+    load::<Customer>(&state, &tenant, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| not_found::<Customer>(id))
+}
+
+/// `PUT /v1.0/customers/{id}`.
+pub(crate) async fn update(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<UpdateCustomer>,
+) -> Result<Json<Customer>, ApiError> {
+    let id = parse_id(&id)?;
+    let tenant = acting_on(&caller, id)?;
+    update_one::<Customer>(&state, &tenant, id, request)
+        .await
+        .map(Json)
+}
+
+/// `DELETE /v1.0/customers/{id}`: the operator only, never its own customer.
+pub(crate) async fn delete(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Customer>, ApiError> {
+    let id = parse_id(&id)?;
+    let tenant = acting_on(&caller, id)?;
+    caller.require_any(&[PLATFORM_ADMIN])?;
+    if id == caller.customer_id {
+        return Err(ApiError::Conflict(
+            "the customer of the calling key cannot be deleted: it would lock the operator out"
+                .into(),
+        ));
+    }
+    let customer = delete_one::<Customer>(&state, &tenant, id).await?;
+    tracing::info!(customer = %id, actor = %caller.actor(), "customer deleted");
+    Ok(Json(customer))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,6 +651,8 @@ mod tests {
                 webhook_method: None,
                 webhook_uri: "https://acme.example/hooks".into(),
                 billing_account_id: Some(Uuid::new_v4()),
+                admin_agent: None,
+                admin_accesskey: None,
             },
             Uuid::nil(),
             Uuid::new_v4(),

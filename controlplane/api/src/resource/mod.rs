@@ -290,10 +290,10 @@ async fn read<R: Resource>(
 
 /// A page of resources and the token of the next one.
 #[derive(Serialize)]
-struct ListResponse<R> {
-    result: Vec<R>,
+pub(crate) struct ListResponse<R> {
+    pub result: Vec<R>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    next_page_token: Option<String>,
+    pub next_page_token: Option<String>,
 }
 
 async fn list<R: Resource>(
@@ -385,10 +385,19 @@ async fn delete<R: Resource>(
 ) -> Result<Json<R>, ApiError> {
     caller.require_any(R::MANAGED_BY)?;
     let id = parse_id(&id)?;
-    let mut resource = load_fresh::<R>(&state, &caller, id)
+    delete_one::<R>(&state, &caller, id).await.map(Json)
+}
+
+/// Soft-deletes the caller's resource `id` and answers it with `tm_delete` set.
+async fn delete_one<R: Resource>(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<R, ApiError> {
+    let mut resource = load_fresh::<R>(state, caller, id)
         .await?
         .ok_or_else(|| not_found::<R>(id))?;
-    let effects = effects(&caller, "delete", &resource, Some(&resource), None);
+    let effects = effects(caller, "delete", &resource, Some(&resource), None);
     let at = now();
     let deleted = state
         .engines
@@ -402,10 +411,10 @@ async fn delete<R: Resource>(
         )
         .await?;
     resource.mark_deleted(at);
-    invalidate::<R>(&state, id).await;
+    invalidate::<R>(state, id).await;
     if !deleted {
         return Err(not_found::<R>(id));
     }
     state.outbox.notify_one();
-    Ok(Json(resource))
+    Ok(resource)
 }
