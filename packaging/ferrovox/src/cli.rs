@@ -82,6 +82,10 @@ pub struct ProxyFlags {
     /// Core threads; 0 = one per CPU (overrides sip.threads).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Anchor every call's media on this rtpengine-compatible ng relay, e.g.
+    /// udp:127.0.0.1:22222 (overrides sip.media_relay).
+    #[arg(long, value_name = "udp:IP:PORT")]
+    pub media_relay: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -152,6 +156,11 @@ impl Cli {
                             "threads",
                             &["sip", "threads"],
                             proxy.threads.map(|n| n.to_string()),
+                        ),
+                        flag(
+                            "media-relay",
+                            &["sip", "media_relay"],
+                            proxy.media_relay.clone(),
                         ),
                     ]
                     .into_iter()

@@ -6,7 +6,8 @@
 
 use ferrovox_node::PortRange;
 use ferrovox_node::sip::{
-    Backend, Peer, SipEdgeConfig, SipUser, Transport, parse_listen, parse_next_hop,
+    Backend, MediaRelayConfig, Peer, SipEdgeConfig, SipUser, Transport, parse_listen,
+    parse_media_relay, parse_next_hop,
 };
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
@@ -117,6 +118,34 @@ pub struct SipConfig {
     pub pike: ferrovox_routing::PikeConfig,
     /// Trunks recognised by source address; their requests need no digest (`[[sip.trunks]]`).
     pub trunks: Vec<ferrovox_routing::TrunkConfig>,
+    /// Anchor every call's media on an rtpengine-compatible ng relay (what Kamailio's
+    /// `rtpengine_manage()` does): `udp:IP:PORT`, or `local` for this node's own `media.ng`.
+    /// Unset: SDP passes through untouched.
+    pub media_relay: Option<MediaRelay>,
+    /// How long one ng command waits for the relay's reply.
+    pub media_relay_timeout_ms: u64,
+    /// Resends of an unanswered ng command.
+    pub media_relay_retries: u32,
+}
+
+/// `sip.media_relay`: an ng address, or this node's own relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum MediaRelay {
+    Local,
+    Udp(SocketAddr),
+}
+
+impl TryFrom<String> for MediaRelay {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        if text.trim().eq_ignore_ascii_case("local") {
+            return Ok(Self::Local);
+        }
+        parse_media_relay(&text)
+            .map(Self::Udp)
+            .map_err(|e| format!("{e}; or \"local\""))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -205,14 +234,42 @@ impl Default for SipConfig {
             health: Default::default(),
             pike: Default::default(),
             trunks: Vec::new(),
+            media_relay: None,
+            media_relay_timeout_ms: 1000,
+            media_relay_retries: 2,
         }
     }
 }
 
 impl SipConfig {
-    /// The SIP edge this section describes, unless SIP is off.
-    pub fn edge(&self) -> Option<SipEdgeConfig> {
-        let listen = self.listen.0.clone()?;
+    /// The SIP edge this section describes, unless SIP is off. `local_ng` is this process's
+    /// media node's ng address (`None` for the proxy alone), what `media_relay = "local"`
+    /// means.
+    pub fn edge(&self, local_ng: Option<SocketAddr>) -> Result<Option<SipEdgeConfig>, String> {
+        let Some(listen) = self.listen.0.clone() else {
+            return Ok(None);
+        };
+        let relay = match self.media_relay {
+            None => None,
+            Some(MediaRelay::Udp(addr)) => Some(addr),
+            Some(MediaRelay::Local) => {
+                let mut ng = local_ng.ok_or(
+                    "sip.media_relay = \"local\" needs this process's media node \
+                     (ferrovox up or ferrovox media); the proxy alone needs udp:IP:PORT",
+                )?;
+                // Bound to every address: reach it on loopback.
+                if ng.ip().is_unspecified() {
+                    ng.set_ip(match ng {
+                        SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                        SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                    });
+                }
+                Some(ng)
+            }
+        };
+        if relay.is_some() && self.media_relay_timeout_ms == 0 {
+            return Err("sip.media_relay_timeout_ms must be at least 1".into());
+        }
         let mut edge = SipEdgeConfig::new(listen);
         edge.backend = self.backend.0;
         edge.threads = self.threads;
@@ -235,7 +292,12 @@ impl SipConfig {
         edge.trunks = self.trunks.clone();
         edge.branch_response_timeout = Duration::from_millis(self.branch_response_timeout_ms);
         edge.invite_timeout = Duration::from_secs(self.invite_timeout_s);
-        Some(edge)
+        edge.media_relay = relay.map(|relay| MediaRelayConfig {
+            relay,
+            timeout: Duration::from_millis(self.media_relay_timeout_ms),
+            retries: self.media_relay_retries,
+        });
+        Ok(Some(edge))
     }
 }
 
@@ -352,6 +414,7 @@ pub const ENVIRONMENT: &[(&str, &[&str])] = &[
     ("FERROVOX_SIP_THREADS", &["sip", "threads"]),
     ("FERROVOX_SIP_REALM", &["sip", "realm"]),
     ("FERROVOX_SIP_NEXT_HOP", &["sip", "next_hop"]),
+    ("FERROVOX_SIP_MEDIA_RELAY", &["sip", "media_relay"]),
 ];
 
 /// One override from the environment or a flag: where it came from, the key, the value.
@@ -563,6 +626,54 @@ mod tests {
         assert!(
             error.contains("sip.listen") && error.contains("off"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn media_relay_is_an_ng_address_or_the_local_node() {
+        let relay = |value: &str| {
+            let env = vec![("FERROVOX_SIP_MEDIA_RELAY".to_owned(), value.to_owned())];
+            load(None, env, Vec::new()).map(|c| c.sip)
+        };
+        let sip = relay("udp:127.0.0.1:2223").unwrap();
+        let edge = sip.edge(None).unwrap().unwrap();
+        assert_eq!(
+            edge.media_relay,
+            Some(MediaRelayConfig {
+                relay: "127.0.0.1:2223".parse().unwrap(),
+                timeout: Duration::from_secs(1),
+                retries: 2,
+            })
+        );
+        let local = relay("local").unwrap();
+        let node_ng: SocketAddr = "0.0.0.0:22222".parse().unwrap();
+        assert_eq!(
+            local
+                .edge(Some(node_ng))
+                .unwrap()
+                .unwrap()
+                .media_relay
+                .map(|r| r.relay),
+            Some("127.0.0.1:22222".parse().unwrap()),
+            "a wildcard ng address is reached on loopback"
+        );
+        let alone = local.edge(None).unwrap_err();
+        assert!(alone.contains("media node"), "{alone}");
+        let error = relay("tcp:127.0.0.1:1").unwrap_err().to_string();
+        assert!(
+            error.contains("sip.media_relay") && error.contains("UDP"),
+            "{error}"
+        );
+        assert_eq!(
+            load(None, Vec::new(), Vec::new())
+                .unwrap()
+                .sip
+                .edge(None)
+                .unwrap()
+                .unwrap()
+                .media_relay,
+            None,
+            "no anchoring unless asked"
         );
     }
 

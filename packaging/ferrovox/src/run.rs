@@ -38,9 +38,11 @@ pub async fn command(command: Command, config: Config) -> anyhow::Result<()> {
 async fn proxy(config: &Config) -> anyhow::Result<()> {
     let edge_config = config
         .sip
-        .edge()
+        .edge(None)
+        .map_err(anyhow::Error::msg)?
         .context("sip.listen is off: the proxy needs somewhere to listen")?;
     let next_hop = edge_config.next_hop;
+    let media_relay = edge_config.media_relay.map(|relay| relay.relay);
     let edge = ferrovox_node::sip::SipEdge::start(edge_config).context("starting the SIP proxy")?;
     let listen: Vec<String> = edge
         .listen_addrs()
@@ -57,6 +59,9 @@ async fn proxy(config: &Config) -> anyhow::Result<()> {
             format!("{:?}", hop.transport).to_lowercase()
         ),
         None => println!("  routing     [sip] users, trunks and routes of the configuration"),
+    }
+    if let Some(relay) = media_relay {
+        println!("  media       anchored on the ng relay udp:{relay}");
     }
     println!("Press Ctrl-C to stop.");
     shutdown_signal().await;
@@ -172,7 +177,10 @@ fn node_config(config: &Config) -> anyhow::Result<NodeConfig> {
         ng: config.media.ng,
         interface: config.media.interface,
         rtp_ports: config.media.rtp_ports,
-        sip: config.sip.edge(),
+        sip: config
+            .sip
+            .edge(Some(config.media.ng))
+            .map_err(anyhow::Error::msg)?,
     })
 }
 
