@@ -392,6 +392,114 @@ async fn an_unreachable_or_silent_relay_refuses_the_invite_with_503_quickly() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_node_with_media_relay_local_anchors_on_its_own_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rtp_first, rtp_last) = free_port_range(INTERFACE, RTP_RANGE_LEN);
+    let callee = UdpSocket::bind((PEER, 0)).await.unwrap();
+    let callee_addr = callee.local_addr().unwrap();
+    let next_hop = format!("sip:{callee_addr}");
+    let node = Appliance::start(
+        "media",
+        dir.path(),
+        &[
+            "--interface",
+            &INTERFACE.to_string(),
+            "--rtp-ports",
+            &format!("{rtp_first}-{rtp_last}"),
+        ],
+        &[
+            ("FERROVOX_SIP_MEDIA_RELAY", "local"),
+            ("FERROVOX_SIP_NEXT_HOP", &next_hop),
+        ],
+    )
+    .await;
+    let caller = UdpSocket::bind((PEER, 0)).await.unwrap();
+    let invite = invite_with_sdp(caller.local_addr().unwrap());
+    caller.send_to(invite.as_bytes(), node.sip).await.unwrap();
+
+    // The callee's INVITE names the node's own relay, which holds the call.
+    let mut buf = vec![0u8; 65536];
+    let n = tokio::time::timeout(WAIT, callee.recv(&mut buf))
+        .await
+        .unwrap_or_else(|_| panic!("no INVITE at the callee\n{}", node.stderr()))
+        .unwrap();
+    let forwarded = TracedMessage {
+        received: true,
+        text: String::from_utf8_lossy(&buf[..n]).replace("\r\n", "\n"),
+    };
+    assert!(
+        forwarded.first_line().starts_with("INVITE "),
+        "{}",
+        forwarded.text
+    );
+    let relay = forwarded.audio_endpoint();
+    assert_eq!(relay.ip(), INTERFACE, "{}", forwarded.text);
+    assert!(
+        (rtp_first..=rtp_last).contains(&relay.port()),
+        "{}",
+        forwarded.text
+    );
+    let call_id = forwarded.header("Call-ID").unwrap().to_owned();
+    assert!(listed(node.ng).await.contains(&call_id));
+
+    // The callee is busy: the 486 reaches the caller and the relay forgets the call.
+    // Responses go where the proxy's Via says: each core has its own port.
+    let proxy_via: SocketAddr = forwarded
+        .header("Via")
+        .and_then(|v| v.split_whitespace().nth(1))
+        .and_then(|sent_by| sent_by.split(';').next())
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("no proxy Via in\n{}", forwarded.text));
+    let busy = busy_response(&forwarded);
+    callee.send_to(busy.as_bytes(), proxy_via).await.unwrap();
+    let got_486 = ferrovox_testkit::wait::until("the 486 at the caller", WAIT, || {
+        let caller = &caller;
+        async move {
+            let mut buf = vec![0u8; 65536];
+            let n = tokio::time::timeout(Duration::from_millis(200), caller.recv(&mut buf))
+                .await
+                .ok()?
+                .ok()?;
+            buf[..n].starts_with(b"SIP/2.0 486").then_some(())
+        }
+    })
+    .await;
+    got_486.unwrap_or_else(|e| panic!("{e}\n{}", node.stderr()));
+    assert!(
+        !listed(node.ng).await.contains(&call_id),
+        "the relay still holds the failed call\n{}",
+        node.stderr()
+    );
+    assert!(node.interrupt().success());
+}
+
+/// A 486 to a request as the callee got it: its Vias, From, To with a tag, Call-ID, CSeq.
+fn busy_response(request: &TracedMessage) -> String {
+    let mut response = String::from("SIP/2.0 486 Busy Here\r\n");
+    for line in request.text.lines().take_while(|l| !l.trim().is_empty()) {
+        let name = line
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match name.as_str() {
+            "via" | "from" | "call-id" | "cseq" => {
+                response.push_str(line);
+                response.push_str("\r\n");
+            }
+            "to" => {
+                response.push_str(line);
+                response.push_str(";tag=busy\r\n");
+            }
+            _ => {}
+        }
+    }
+    response.push_str("Content-Length: 0\r\n\r\n");
+    response
+}
+
 fn invite_with_sdp(caller: SocketAddr) -> String {
     let nonce = NONCE.fetch_add(1, Ordering::Relaxed);
     let sdp = format!(
