@@ -13,8 +13,12 @@
 //!   names are skipped with a warning (the SIP edge does no DNS on the signalling path);
 //! - routes → prefix routes, `all` = the default route; routes of one target are merged
 //!   (every customer's) into one failover list ordered by priority.
+//!
+//! Only live customers' resources count: deleting a customer (`customer.deleted`) takes its
+//! SIP accounts, trunks, gateways and routes off the nodes with the next directory.
 
 use crate::resource::Resource;
+use crate::resource::customer::Customer;
 use crate::resource::extension::Extension;
 use crate::resource::provider::Provider;
 use crate::resource::route::Route;
@@ -39,6 +43,7 @@ const TRIGGERS: &[&str] = &[
     "trunk.*",
     "provider.*",
     "route.*",
+    "customer.deleted",
     "node.started",
 ];
 
@@ -129,10 +134,20 @@ async fn scan<R: Resource>(store: &dyn Store) -> Result<Vec<R>, String> {
 
 /// Reads the store and maps it to a directory.
 pub(crate) async fn build(store: &dyn Store) -> Result<SipDirectory, String> {
-    let extensions = scan::<Extension>(store).await?;
-    let trunks = scan::<Trunk>(store).await?;
-    let providers = scan::<Provider>(store).await?;
-    let routes = scan::<Route>(store).await?;
+    let customers: std::collections::HashSet<uuid::Uuid> = scan::<Customer>(store)
+        .await?
+        .iter()
+        .map(Customer::id)
+        .collect();
+    let mut extensions = scan::<Extension>(store).await?;
+    let mut trunks = scan::<Trunk>(store).await?;
+    let mut providers = scan::<Provider>(store).await?;
+    let mut routes = scan::<Route>(store).await?;
+    // A deleted customer's rows stay live in their tables (soft delete of the customer only).
+    extensions.retain(|row| customers.contains(&row.customer_id()));
+    trunks.retain(|row| customers.contains(&row.customer_id()));
+    providers.retain(|row| customers.contains(&row.customer_id()));
+    routes.retain(|row| customers.contains(&row.customer_id()));
     Ok(assemble(extensions, trunks, providers, routes))
 }
 

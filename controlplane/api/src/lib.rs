@@ -9,6 +9,7 @@ mod accesskey;
 mod auth;
 mod body;
 pub mod bootstrap;
+pub mod deadletters;
 pub mod directory;
 mod error;
 mod http_metrics;

@@ -225,6 +225,7 @@ pub fn document() -> Value {
         ("UpdateCustomer", customer::UpdateCustomer::schema()),
         ("CreateCustomer", customer::CreateCustomer::schema()),
         ("CreatedCustomer", customer::CreatedCustomer::schema()),
+        ("DeadLetters", crate::deadletters::DeadLetters::schema()),
         ("WebhookSecret", customer::WebhookSecret::schema()),
     ] {
         schemas.insert(
@@ -312,6 +313,13 @@ pub fn document() -> Value {
         }
     }));
     customers_paths(&mut paths);
+    paths.insert("/v1.0/deadletters/{subscriber}".into(), json!({ "get": {
+        "tags": ["service"], "operationId": "dead_letter_count",
+        "summary": "Events waiting in a durable subscriber's dead-letter queue (platform_admin): given up on after their retries, or undecodable",
+        "parameters": [{ "name": "subscriber", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[A-Za-z0-9_-]{1,100}$" } }],
+        "responses": with_errors(Map::from_iter([("200".to_owned(), json_response("The depth", schema_ref("DeadLetters")))]),
+            &[AUTH_ERRORS, &[("400", "Malformed subscriber name; `field` names it"), ("403", "Requires platform_admin")]].concat())
+    }}));
     schemas.insert(
         "CustomerList".into(),
         json!({

@@ -83,6 +83,10 @@ pub(crate) fn router(state: AppState) -> Router {
             axum::routing::post(resource::customer::rotate_webhook_secret),
         )
         .route("/v1.0/recordings/{id}/file", get(resource::recording::file))
+        .route(
+            "/v1.0/deadletters/{subscriber}",
+            get(crate::deadletters::count),
+        )
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(axum::middleware::from_fn(http_metrics::record))
         .with_state(state)

@@ -63,6 +63,7 @@ async fn the_openapi_document_is_valid_complete_and_true() {
         "/v1.0/customer/webhook_secret",
         "/v1.0/customers",
         "/v1.0/customers/{id}",
+        "/v1.0/deadletters/{subscriber}",
         "/v1.0/auth/login",
         "/v1.0/auth/logout",
         "/v1.0/numbers",

@@ -6,6 +6,7 @@
 mod common;
 
 use common::call;
+use ferrovox_contract::{SIP_DIRECTORY_EVENT, SipDirectory, Subscription};
 use ferrovox_control::{ControlPlane, Engines};
 use ferrovox_testkit::ports::{free_tcp_port, loopback};
 use reqwest::Method;
@@ -59,6 +60,22 @@ async fn all_customer_ids(base: &str, operator: &str, page_size: u32) -> (Vec<St
     }
 }
 
+/// Whether a directory for which `done` holds is published within 10 s.
+async fn directory_where(subscription: &mut Subscription, done: impl Fn(&SipDirectory) -> bool) {
+    let wait = async {
+        loop {
+            let event = subscription.next().await.expect("bus subscription open");
+            let directory: SipDirectory = serde_json::from_value(event.data).unwrap();
+            if done(&directory) {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .expect("the expected SIP directory was published within 10 s");
+}
+
 async fn wait_bus(engines: &Engines) {
     for _ in 0..100 {
         if engines.bus.check().await.is_ok() {
@@ -73,6 +90,7 @@ async fn platform_customers_behave(engines: Engines, data_dir: &std::path::Path)
     let operator = common::admin_key(&engines, data_dir).await;
     wait_bus(&engines).await;
     let mut events = engines.bus.subscribe("customer.*").await.unwrap();
+    let mut directories = engines.bus.subscribe(SIP_DIRECTORY_EVENT).await.unwrap();
     let control = ControlPlane::start(
         loopback(free_tcp_port()),
         engines.clone(),
@@ -302,7 +320,18 @@ async fn platform_customers_behave(engines: Engines, data_dir: &std::path::Path)
     newest_first.push(operator_customer.clone());
     assert_eq!(ids, newest_first);
 
-    // Deleting a customer stops its key, its session and its logins at once.
+    // Deleting a customer stops its key, its session, its logins and its phones at once.
+    let (status, phone) = call(
+        &base,
+        Method::POST,
+        "/v1.0/extensions",
+        &globex_key,
+        Some(json!({"extension": "3001", "password": "phone-pass-9"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{phone}");
+    let has_globex = |d: &SipDirectory| d.accounts.iter().any(|a| a.customer_id == globex);
+    directory_where(&mut directories, has_globex).await;
     let (status, error) = call(
         &base,
         Method::DELETE,
@@ -329,6 +358,7 @@ async fn platform_customers_behave(engines: Engines, data_dir: &std::path::Path)
     );
     let (status, _) = bearer(&base, Method::GET, "/v1.0/numbers", &jwt).await;
     assert_eq!(status, 401, "the session ended with its customer");
+    directory_where(&mut directories, |d| !has_globex(d)).await;
     let (status, _) = login(&base, "globex-admin", "correct horse battery").await;
     assert_eq!(status, 401);
     let (status, _) = call(
