@@ -37,7 +37,7 @@
 
 use super::config::MediaRelayConfig;
 use crate::ng::bencode::{self, Value};
-use ferrovox_proxy::{MediaAction, MediaEnd, MediaEndReason, MediaMessage};
+use ferrovox_proxy::{MediaAction, MediaEnd, MediaMessage};
 use ferrovox_sip::Method;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
@@ -236,14 +236,10 @@ impl MediaAnchor {
         let call_id = String::from_utf8_lossy(end.call_id);
         match self.exchange("delete", Value::dict(entries), now) {
             Ok(_) => tracing::debug!(%call_id, reason = ?end.reason, "media deleted"),
-            // A call the relay never had (an offer that failed, a dialog that never had SDP).
-            Err(error @ AnchorError::Refused { .. })
-                if matches!(
-                    end.reason,
-                    MediaEndReason::DialogTimeout | MediaEndReason::Failed { .. }
-                ) =>
-            {
-                tracing::debug!(%call_id, %error, "media delete");
+            // A call the relay does not have (its offer failed, it never had SDP, it was
+            // deleted already): nothing to free.
+            Err(error @ AnchorError::Refused { .. }) => {
+                tracing::debug!(%call_id, reason = ?end.reason, %error, "media delete refused");
             }
             Err(error) => tracing::warn!(%call_id, %error, "media delete failed"),
         }
@@ -273,7 +269,7 @@ impl MediaAnchor {
         .increment(1);
         if let Err(AnchorError::Timeout { .. }) = &outcome {
             self.disabled_until = Some(now + DISABLED_FOR);
-            tracing::error!(%relay, for_ = ?DISABLED_FOR, "media relay not answering: skipped");
+            tracing::error!(%relay, skipped_for = ?DISABLED_FOR, "media relay not answering");
         }
         outcome
     }
