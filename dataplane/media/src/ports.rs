@@ -77,6 +77,24 @@ impl PortAllocator {
         Ok(self.pair(slot))
     }
 
+    /// The pair [`PortAllocator::allocate`] would take next.
+    pub fn peek(&self) -> Option<PortPair> {
+        self.free.front().map(|&slot| self.pair(slot))
+    }
+
+    /// Moves the next free pair to the back of the free list: it cannot be
+    /// used now (another process holds one of its ports) and is tried again
+    /// only after every other free pair. `false` if no pair is free.
+    pub fn defer_next(&mut self) -> bool {
+        match self.free.pop_front() {
+            Some(slot) => {
+                self.free.push_back(slot);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Returns a pair to the free list; `false` if it was not allocated.
     pub fn release(&mut self, rtp: u16) -> bool {
         match self.slot_of(rtp) {
@@ -133,6 +151,19 @@ mod tests {
         assert_eq!(a.slot_of(30000), None);
         assert_eq!(a.slot_of(30006), None);
         assert_eq!(a.slot_of(30005), Some(1));
+    }
+
+    #[test]
+    fn a_deferred_pair_is_tried_after_every_other() {
+        let mut a = PortAllocator::new(30000, 30005).unwrap();
+        assert_eq!(a.peek().map(|p| p.rtp), Some(30000));
+        assert!(a.defer_next());
+        assert_eq!(a.peek().map(|p| p.rtp), Some(30002));
+        assert_eq!(a.allocate().unwrap().rtp, 30002);
+        assert_eq!(a.allocate().unwrap().rtp, 30004);
+        assert_eq!(a.allocate().unwrap().rtp, 30000);
+        assert_eq!(a.peek(), None);
+        assert!(!a.defer_next());
     }
 
     #[test]

@@ -768,6 +768,18 @@ impl Relay {
         Ok(LegId { call, index })
     }
 
+    /// The local port pair the next [`Relay::add_stream`] will take, so the
+    /// IO layer can bind it first; `None` when the range is exhausted.
+    pub fn next_ports(&self) -> Option<PortPair> {
+        self.ports.peek()
+    }
+
+    /// The pair [`Relay::next_ports`] named cannot be bound now (another
+    /// process holds a port of it): it goes to the back of the free list.
+    pub fn defer_next_ports(&mut self) -> bool {
+        self.ports.defer_next()
+    }
+
     /// Adds a media stream to a leg, allocating its local port pair.
     pub fn add_stream(
         &mut self,

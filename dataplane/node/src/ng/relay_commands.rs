@@ -653,31 +653,29 @@ impl<P: MediaPorts> RelayCommands<P> {
                     call.legs[offerer].set(i, ours, mux, m);
                 }
                 _ => {
-                    let ours = self.relay.add_stream(
+                    let ours = add_bound_stream(
+                        &mut self.relay,
+                        &mut self.ports,
                         call.legs[offerer].leg,
                         StreamOptions {
                             rtcp_mux: mux,
                             ..*options
                         },
                         now,
+                        &mut call.opened,
                     )?;
-                    let theirs = self.relay.add_stream(
+                    let theirs = add_bound_stream(
+                        &mut self.relay,
+                        &mut self.ports,
                         call.legs[answerer].leg,
                         StreamOptions {
                             clock_rate: options.clock_rate,
                             ..StreamOptions::default()
                         },
                         now,
+                        &mut call.opened,
                     )?;
                     self.relay.connect(ours, theirs)?;
-                    for stream in [ours, theirs] {
-                        let pair = self.relay.local_ports(stream)?;
-                        self.ports.open(pair).map_err(|source| NgError::Bind {
-                            port: pair.rtp,
-                            source,
-                        })?;
-                        call.opened.push(pair);
-                    }
                     call.legs[offerer].set(i, ours, mux, m);
                     call.legs[answerer].set(i, theirs, false, m);
                 }
@@ -1161,6 +1159,54 @@ fn relayable(m: &MediaDescription) -> bool {
     m.is_rtp() && !m.is_rejected()
 }
 
+/// Pairs tried for one stream before an offer fails: a pair another process holds is
+/// skipped (and tried again only after every other free pair), as rtpengine does.
+const BIND_ATTEMPTS: usize = 16;
+
+/// Adds a stream whose port pair is bound first: the relay's next free pair is opened and,
+/// when another process holds one of its ports, deferred for the next one.
+#[allow(clippy::too_many_arguments)]
+fn add_bound_stream<P: MediaPorts>(
+    relay: &mut Relay,
+    ports: &mut P,
+    leg: LegId,
+    options: StreamOptions,
+    now: Instant,
+    opened: &mut Vec<PortPair>,
+) -> Result<StreamId, NgError> {
+    let mut refused = None;
+    for _ in 0..BIND_ATTEMPTS {
+        let Some(pair) = relay.next_ports() else {
+            break;
+        };
+        match ports.open(pair) {
+            Ok(()) => {
+                let stream = match relay.add_stream(leg, options, now) {
+                    Ok(stream) => stream,
+                    Err(error) => {
+                        ports.close(pair);
+                        return Err(error.into());
+                    }
+                };
+                opened.push(pair);
+                return Ok(stream);
+            }
+            Err(source) => {
+                tracing::warn!(rtp = pair.rtp, error = %source, "media port pair busy, trying the next one");
+                relay.defer_next_ports();
+                refused = Some(NgError::Bind {
+                    port: pair.rtp,
+                    source,
+                });
+            }
+        }
+    }
+    Err(refused.unwrap_or(NgError::NoPorts {
+        needed: 1,
+        available: relay.ports_available(),
+    }))
+}
+
 /// The relay options of `m=` line `index` from its endpoint's SDP.
 fn stream_options(
     sdp: &SessionDescription,
@@ -1262,6 +1308,68 @@ mod tests {
             .and_then(Value::as_str)
             .unwrap()
             .to_owned()
+    }
+
+    /// Ports another process holds: opening a pair that includes one fails.
+    struct BusyPorts {
+        busy: Vec<u16>,
+        open: Vec<PortPair>,
+    }
+
+    impl MediaPorts for BusyPorts {
+        fn open(&mut self, pair: PortPair) -> std::io::Result<()> {
+            if self.busy.contains(&pair.rtp) || self.busy.contains(&pair.rtcp) {
+                return Err(std::io::ErrorKind::AddrInUse.into());
+            }
+            self.open.push(pair);
+            Ok(())
+        }
+        fn close(&mut self, pair: PortPair) {
+            self.open.retain(|p| *p != pair);
+        }
+    }
+
+    #[test]
+    fn an_offer_skips_port_pairs_another_process_holds() {
+        let relay = Relay::new(RelayConfig {
+            port_min: 40000,
+            port_max: 40009,
+            ..RelayConfig::default()
+        })
+        .unwrap();
+        let ports = BusyPorts {
+            busy: vec![40000, 40003],
+            open: Vec::new(),
+        };
+        let mut c = RelayCommands::new(relay, "203.0.113.7".parse().unwrap(), ports);
+        let now = Instant::now();
+        let offer = c.execute(
+            "offer",
+            &message(&[("call-id", "c1"), ("from-tag", "a"), ("sdp", CALLER)]),
+            now,
+        );
+        let to_callee = sdp_of(&offer);
+        let callee_side = to_callee.media[0].port;
+        assert!(![40000, 40002].contains(&callee_side), "{callee_side}");
+        let opened: Vec<u16> = c.ports().open.iter().map(|p| p.rtp).collect();
+        assert_eq!(opened, vec![40004, 40006], "busy pairs skipped");
+
+        // Only busy pairs left (40000, 40002) and one free (40008): a second call needs two.
+        let second = c.execute(
+            "offer",
+            &message(&[("call-id", "c2"), ("from-tag", "a"), ("sdp", CALLER)]),
+            now,
+        );
+        assert!(reason(&second).contains("port"), "{second:?}");
+        // Deleting the first call frees its pairs for the next one.
+        c.execute("delete", &message(&[("call-id", "c1")]), now);
+        assert!(c.ports().open.len() <= 1, "{:?}", c.ports().open);
+        let third = c.execute(
+            "offer",
+            &message(&[("call-id", "c3"), ("from-tag", "a"), ("sdp", CALLER)]),
+            now,
+        );
+        sdp_of(&third);
     }
 
     #[test]
