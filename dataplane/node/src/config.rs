@@ -19,6 +19,10 @@ pub struct NodeConfig {
     pub rtp_ports: PortRange,
     /// The SIP edge (proxy, registrar, carrier routing); `None` turns SIP off (a bare relay).
     pub sip: Option<crate::sip::SipEdgeConfig>,
+    /// The media relay's IO backend (io_uring in production, portable epoll/recvmmsg).
+    pub media_backend: ferrovox_runtime::Backend,
+    /// Media core threads; 0 = one per available CPU.
+    pub media_threads: usize,
 }
 
 /// An inclusive UDP port range such as `30000-60000`.

@@ -2,7 +2,8 @@
 //!
 //! Today a node serves its admin endpoints (`/health`, `/ready`, `/metrics`), answers
 //! rtpengine's ng control protocol on UDP and relays the RTP/RTCP of the calls it sets up
-//! ([`ng::relay_commands`] over `ferrovox-media`, sockets in `media_socket`), runs the SIP
+//! ([`ng::relay_commands`] over `ferrovox-media`, one relay per core on the thread-per-core
+//! media runtime in `media_cores`), runs the SIP
 //! edge — a transaction-stateful proxy with registrar and carrier routing on the
 //! thread-per-core IO runtime ([`sip`]) — and serves its side of the bus
 //! (requests addressed to it, `node.started`/`node.stopped` events). The SIP proxy and the media server
@@ -11,13 +12,14 @@
 
 mod admin;
 pub mod config;
-mod media_socket;
+mod media_cores;
 pub mod ng;
 mod ng_socket;
 mod rpc;
 pub mod sip;
 
 pub use config::{NodeConfig, PortRange};
+pub use media_cores::{MediaCoresConfig, MediaCoresError};
 
 use ferrovox_contract::{Bus, Event, Serving};
 use std::net::SocketAddr;
@@ -39,11 +41,11 @@ pub enum NodeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot set up the relay on media.rtp_ports {range}: {source}")]
-    Relay {
+    #[error("cannot start the media relay (media.rtp_ports {range}): {source}")]
+    Media {
         range: PortRange,
         #[source]
-        source: ferrovox_media::RelayError,
+        source: media_cores::MediaCoresError,
     },
     #[error("cannot start SIP on sip.listen: {0}")]
     Sip(#[from] sip::SipEdgeError),
@@ -57,6 +59,8 @@ pub struct MediaNode {
     ng_addr: SocketAddr,
     sip_addr: Option<SocketAddr>,
     sip: Option<sip::SipEdge>,
+    media: Option<Arc<media_cores::MediaCores>>,
+    call_events: Option<tokio::task::JoinHandle<()>>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
     bus: Arc<dyn Bus>,
@@ -92,18 +96,18 @@ impl MediaNode {
             Some(edge) => Some(sip::SipEdge::start(edge.clone())?),
             None => None,
         };
-        let relay = ferrovox_media::Relay::new(ferrovox_media::RelayConfig {
-            port_min: config.rtp_ports.first,
-            port_max: config.rtp_ports.last,
-            ..ferrovox_media::RelayConfig::default()
+        let (media, call_events) = media_cores::MediaCores::start(&MediaCoresConfig {
+            backend: config.media_backend,
+            threads: config.media_threads,
+            interface: config.interface,
+            port_first: config.rtp_ports.first,
+            port_last: config.rtp_ports.last,
         })
-        .map_err(|source| NodeError::Relay {
+        .map_err(|source| NodeError::Media {
             range: config.rtp_ports,
             source,
         })?;
-        let (media_sockets, inbound) = media_socket::MediaSockets::new(config.interface);
-        let commands =
-            ng::relay_commands::RelayCommands::new(relay, config.interface, media_sockets);
+        let media = Arc::new(media);
         let admin_addr = local_addr(&admin_listener.local_addr(), config.admin);
         let ng_addr = local_addr(&ng_socket.local_addr(), config.ng);
 
@@ -117,15 +121,18 @@ impl MediaNode {
         let (stop, stopped) = watch::channel(false);
         let ng_alive = Arc::new(AtomicBool::new(true));
         let mut tasks = JoinSet::new();
-        tasks.spawn(media_socket::run(media_socket::MediaTask {
-            ng: ng_socket,
-            commands,
-            inbound,
-            stop: stopped.clone(),
-            alive: ng_alive.clone(),
-            bus: bus.clone(),
-            node_id: config.node_id.clone(),
-        }));
+        tasks.spawn(ng_socket::serve(
+            ng_socket,
+            media.clone(),
+            stopped.clone(),
+            ng_alive.clone(),
+        ));
+        let call_events = tokio::spawn(publish_call_events(
+            call_events,
+            bus.clone(),
+            config.node_id.clone(),
+        ));
+        tasks.spawn(publish_media_metrics(media.clone(), stopped.clone()));
         let sip_addr = sip.as_ref().and_then(sip::SipEdge::udp_addr);
         if let Some(edge) = &sip {
             let subscription = bus
@@ -170,6 +177,8 @@ impl MediaNode {
             ng_addr,
             sip_addr,
             sip,
+            media: Some(media),
+            call_events: Some(call_events),
             stop,
             tasks,
             bus,
@@ -195,6 +204,14 @@ impl MediaNode {
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
+        // The tasks that shared the media cores have ended: stop the cores, then let the
+        // call-event task publish what they left (it ends when the cores are gone).
+        if let Some(media) = self.media.take().and_then(Arc::into_inner) {
+            let _ = tokio::task::spawn_blocking(move || media.shutdown()).await;
+        }
+        if let Some(events) = self.call_events.take() {
+            let _ = events.await;
+        }
         if let Some(sip) = self.sip.take() {
             let stopped = tokio::task::spawn_blocking(move || sip.shutdown()).await;
             if let Ok(Err(error)) = stopped {
@@ -210,6 +227,55 @@ impl MediaNode {
             tracing::debug!(%error, "could not announce node.stopped");
         }
         tracing::info!(node = %self.config.node_id, "media node stopped");
+    }
+}
+
+/// Publishes the media cores' call events (media timeout, final timeout, DTMF) on the bus
+/// until the cores stop.
+async fn publish_call_events(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<ng::relay_commands::CallEvent>,
+    bus: Arc<dyn Bus>,
+    node: ferrovox_contract::NodeId,
+) {
+    while let Some(call_event) = events.recv().await {
+        let event = Event::new(call_event.event_type, node.as_str(), call_event.data);
+        if let Err(error) = bus.publish(&event).await {
+            tracing::warn!(%error, event = event.event_type, "could not publish call event");
+        }
+    }
+}
+
+/// Copies the media cores' counters into the process's metrics once a second.
+async fn publish_media_metrics(
+    media: Arc<media_cores::MediaCores>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let stats = media.stats();
+        for (name, value) in [
+            ("ferrovox_media_received_packets_total", stats.rx_packets),
+            ("ferrovox_media_forwarded_packets_total", stats.forwarded),
+            (
+                "ferrovox_media_transmitted_packets_total",
+                stats.transmitted,
+            ),
+            ("ferrovox_media_dropped_packets_total", stats.dropped),
+            (
+                "ferrovox_media_send_dropped_packets_total",
+                stats.send_dropped,
+            ),
+            ("ferrovox_media_truncated_packets_total", stats.truncated),
+            ("ferrovox_media_errors_total", stats.errors),
+            ("ferrovox_media_port_errors_total", stats.port_errors),
+        ] {
+            metrics::counter!(name).absolute(value);
+        }
+        metrics::gauge!("ferrovox_media_ports_open").set(stats.ports_open as f64);
     }
 }
 

@@ -4,6 +4,7 @@
 use ferrovox_contract::{Bus, MemoryBus, NodeId};
 use ferrovox_node::ng::bencode::{self, Value};
 use ferrovox_node::{MediaNode, NodeConfig};
+use ferrovox_runtime::Backend;
 use ferrovox_testkit::ports::{free_tcp_port, free_udp_port, loopback};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,11 +12,41 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 
 /// Each test gets its own media port range so tests running in parallel never share one.
+/// Two io_uring cores: calls are sharded over them.
 async fn start(node: &str, rtp_ports: &str) -> MediaNode {
-    start_on(node, rtp_ports, Arc::new(MemoryBus::new())).await
+    start_with(
+        node,
+        rtp_ports,
+        Backend::IoUring,
+        2,
+        Arc::new(MemoryBus::new()),
+    )
+    .await
 }
 
 async fn start_on(node: &str, rtp_ports: &str, bus: Arc<MemoryBus>) -> MediaNode {
+    start_with(node, rtp_ports, Backend::IoUring, 2, bus).await
+}
+
+/// One core: a tiny port range is not split between cores.
+async fn start_one_core(node: &str, rtp_ports: &str) -> MediaNode {
+    start_with(
+        node,
+        rtp_ports,
+        Backend::Portable,
+        1,
+        Arc::new(MemoryBus::new()),
+    )
+    .await
+}
+
+async fn start_with(
+    node: &str,
+    rtp_ports: &str,
+    backend: Backend,
+    threads: usize,
+    bus: Arc<MemoryBus>,
+) -> MediaNode {
     let config = NodeConfig {
         node_id: NodeId::new(node).unwrap(),
         admin: loopback(free_tcp_port()),
@@ -23,6 +54,8 @@ async fn start_on(node: &str, rtp_ports: &str, bus: Arc<MemoryBus>) -> MediaNode
         interface: "127.0.0.1".parse().unwrap(),
         rtp_ports: rtp_ports.parse().unwrap(),
         sip: None,
+        media_backend: backend,
+        media_threads: threads,
     };
     MediaNode::start(config, bus, Arc::new(String::new))
         .await
@@ -177,7 +210,25 @@ async fn nothing_arrives(socket: &UdpSocket) -> bool {
 
 #[tokio::test]
 async fn offer_answer_relays_rtp_both_ways_and_delete_closes_the_ports() {
-    let node = start("media-1", "41000-41099").await;
+    offer_answer_relay_delete(Backend::IoUring, 2, "41000-41099").await;
+}
+
+#[tokio::test]
+async fn the_portable_backend_relays_the_same_way() {
+    offer_answer_relay_delete(Backend::Portable, 2, "42000-42099").await;
+}
+
+async fn offer_answer_relay_delete(backend: Backend, threads: usize, range: &str) {
+    let node = start_with(
+        "media-1",
+        range,
+        backend,
+        threads,
+        Arc::new(MemoryBus::new()),
+    )
+    .await;
+    let (first, last) = range.split_once('-').unwrap();
+    let ports = first.parse::<u16>().unwrap()..=last.parse::<u16>().unwrap();
     let mut ng = Ng::new(node.ng_addr()).await;
     let caller = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let callee = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -195,7 +246,7 @@ async fn offer_answer_relays_rtp_both_ways_and_delete_closes_the_ports() {
     let to_callee = ok_sdp(&offer);
     assert!(to_callee.contains("c=IN IP4 127.0.0.1\r\n"), "{to_callee}");
     let callee_facing = audio_port(&to_callee);
-    assert!((41000..=41099).contains(&callee_facing), "{to_callee}");
+    assert!(ports.contains(&callee_facing), "{to_callee}");
     assert!(
         to_callee.contains(&format!("a=rtcp:{} IN IP4 127.0.0.1", callee_facing + 1)),
         "{to_callee}"
@@ -213,7 +264,7 @@ async fn offer_answer_relays_rtp_both_ways_and_delete_closes_the_ports() {
     let to_caller = ok_sdp(&answer);
     assert!(to_caller.contains("c=IN IP4 127.0.0.1\r\n"), "{to_caller}");
     let caller_facing = audio_port(&to_caller);
-    assert!((41000..=41099).contains(&caller_facing), "{to_caller}");
+    assert!(ports.contains(&caller_facing), "{to_caller}");
     assert_ne!(caller_facing, callee_facing);
 
     relay_50(&caller, caller_facing, &callee, callee_facing, 0x1111).await;
@@ -486,7 +537,7 @@ async fn bad_input_gets_error_replies_and_the_node_keeps_serving() {
 #[tokio::test]
 async fn running_out_of_ports_is_an_error_reply() {
     // Two RTP/RTCP pairs: room for exactly one call.
-    let node = start("media-5", "41400-41403").await;
+    let node = start_one_core("media-5", "41400-41403").await;
     let mut ng = Ng::new(node.ng_addr()).await;
     let offer = |id: &'static str| {
         [
@@ -511,27 +562,34 @@ async fn running_out_of_ports_is_an_error_reply() {
 }
 
 #[tokio::test]
-async fn a_port_taken_by_another_process_is_an_error_reply() {
-    let node = start("media-6", "41500-41503").await;
-    let _squatter = std::net::UdpSocket::bind("127.0.0.1:41502").unwrap();
+async fn a_port_taken_by_another_process_is_skipped_and_fails_only_when_nothing_else_is_free() {
+    // Four pairs; another process holds the second one's RTCP port.
+    let node = start_one_core("media-6", "41500-41507").await;
+    let _squatter = std::net::UdpSocket::bind("127.0.0.1:41503").unwrap();
     let mut ng = Ng::new(node.ng_addr()).await;
-    let offer = ng
-        .call(&[
+    let offer = |id: &'static str| {
+        [
             ("command", s("offer")),
-            ("call-id", s("q1")),
+            ("call-id", s(id)),
             ("from-tag", s("a")),
             ("sdp", s(&sdp("127.0.0.1", "127.0.0.1", 5000, ""))),
-        ])
-        .await;
-    let reason = error_reason(&offer);
+        ]
+    };
+    let first = ng.call(&offer("q1")).await;
+    let to_callee = ok_sdp(&first);
+    assert_eq!(audio_port(&to_callee), 41504, "the busy pair is skipped");
+
+    // One free pair and the busy one are left: the next offer fails, naming the port, and
+    // closes the pair it had opened.
+    let second = ng.call(&offer("q2")).await;
+    let reason = error_reason(&second);
     assert!(
         reason.contains("Failed to open media port 41502"),
         "{reason}"
     );
     let listed = ng.call(&[("command", s("list"))]).await;
-    assert_eq!(listed.get("calls"), Some(&Value::List(Vec::new())));
-    // The pair opened before the failure was closed again.
-    assert!(port_frees_up(41500).await, "port 41500 left open");
+    assert_eq!(listed.get("calls"), Some(&list(&["q1"])));
+    assert!(port_frees_up(41506).await, "port 41506 left open");
     node.shutdown().await;
 }
 

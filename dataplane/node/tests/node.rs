@@ -14,6 +14,8 @@ fn config(node: &str) -> NodeConfig {
         interface: "127.0.0.1".parse().unwrap(),
         rtp_ports: "30000-30100".parse().unwrap(),
         sip: None,
+        media_backend: ferrovox_runtime::Backend::IoUring,
+        media_threads: 2,
     }
 }
 

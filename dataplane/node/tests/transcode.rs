@@ -28,6 +28,8 @@ async fn start(node: &str, rtp_ports: &str) -> MediaNode {
         interface: "127.0.0.1".parse().unwrap(),
         rtp_ports: rtp_ports.parse().unwrap(),
         sip: None,
+        media_backend: ferrovox_runtime::Backend::IoUring,
+        media_threads: 2,
     };
     MediaNode::start(config, Arc::new(MemoryBus::new()), Arc::new(String::new))
         .await

@@ -109,6 +109,12 @@ pub struct MediaFlags {
     /// (overrides sip.listen).
     #[arg(long, value_name = "ADDR|off")]
     pub sip: Option<String>,
+    /// Relay IO backend: io-uring or portable (overrides media.backend).
+    #[arg(long, value_name = "BACKEND")]
+    pub media_backend: Option<String>,
+    /// Relay core threads; 0 = one per CPU (overrides media.threads).
+    #[arg(long, value_name = "N")]
+    pub media_threads: Option<usize>,
 }
 
 fn flag(name: &str, key: &'static [&'static str], value: Option<String>) -> Option<Override> {
@@ -198,6 +204,16 @@ impl Cli {
                     ),
                     flag("node-id", &["media", "node_id"], media.node_id.clone()),
                     flag("sip", &["sip", "listen"], media.sip.clone()),
+                    flag(
+                        "media-backend",
+                        &["media", "backend"],
+                        media.media_backend.clone(),
+                    ),
+                    flag(
+                        "media-threads",
+                        &["media", "threads"],
+                        media.media_threads.map(|n| n.to_string()),
+                    ),
                 ]
                 .into_iter()
                 .flatten(),

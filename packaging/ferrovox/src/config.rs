@@ -88,7 +88,7 @@ pub struct SipConfig {
     /// `tcp:ADDR`, or `off` (a bare relay).
     pub listen: SipListen,
     /// IO backend: `io-uring` (production) or `portable` (epoll + recvmmsg).
-    pub backend: SipBackend,
+    pub backend: IoBackend,
     /// Core threads running the proxy; 0 = one per CPU.
     #[serde(deserialize_with = "count_or_text")]
     pub threads: usize,
@@ -174,9 +174,9 @@ impl TryFrom<String> for SipListen {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
-pub struct SipBackend(pub Backend);
+pub struct IoBackend(pub Backend);
 
-impl TryFrom<String> for SipBackend {
+impl TryFrom<String> for IoBackend {
     type Error = String;
     fn try_from(text: String) -> Result<Self, String> {
         text.parse()
@@ -220,7 +220,7 @@ impl Default for SipConfig {
                 (Transport::Udp, SocketAddr::from(([0, 0, 0, 0], 5060))),
                 (Transport::Tcp, SocketAddr::from(([0, 0, 0, 0], 5060))),
             ])),
-            backend: SipBackend(Backend::IoUring),
+            backend: IoBackend(Backend::IoUring),
             threads: 0,
             realm: "ferrovox".into(),
             next_hop: None,
@@ -313,6 +313,10 @@ pub struct MediaConfig {
     /// Address media is anchored on.
     pub interface: IpAddr,
     pub rtp_ports: PortRange,
+    /// Relay IO backend: `io-uring` (production) or `portable` (epoll + recvmmsg).
+    pub backend: IoBackend,
+    /// Relay core threads (calls are sharded over them by Call-ID); 0 = one per CPU.
+    pub threads: usize,
 }
 
 impl Default for Config {
@@ -379,6 +383,8 @@ impl Default for MediaConfig {
                 first: 30000,
                 last: 60000,
             },
+            backend: IoBackend(Backend::IoUring),
+            threads: 0,
         }
     }
 }
@@ -409,6 +415,8 @@ pub const ENVIRONMENT: &[(&str, &[&str])] = &[
     ("FERROVOX_MEDIA_NG", &["media", "ng"]),
     ("FERROVOX_MEDIA_INTERFACE", &["media", "interface"]),
     ("FERROVOX_MEDIA_RTP_PORTS", &["media", "rtp_ports"]),
+    ("FERROVOX_MEDIA_BACKEND", &["media", "backend"]),
+    ("FERROVOX_MEDIA_THREADS", &["media", "threads"]),
     ("FERROVOX_SIP_LISTEN", &["sip", "listen"]),
     ("FERROVOX_SIP_BACKEND", &["sip", "backend"]),
     ("FERROVOX_SIP_THREADS", &["sip", "threads"]),

@@ -181,6 +181,8 @@ fn node_config(config: &Config) -> anyhow::Result<NodeConfig> {
             .sip
             .edge(Some(config.media.ng))
             .map_err(anyhow::Error::msg)?,
+        media_backend: config.media.backend.0,
+        media_threads: config.media.threads,
     })
 }
 

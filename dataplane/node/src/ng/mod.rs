@@ -5,8 +5,8 @@
 //! encoding. A message without a cookie cannot be answered and is dropped; every other
 //! malformed message gets `result: error` with an `error-reason`, as rtpengine does.
 //!
-//! This module decides replies; the node's media task (`media_socket`) reads the socket and
-//! sends them.
+//! This module decides replies; the node's ng task (`ng_socket`) reads the socket, runs
+//! the commands on the media cores (`media_cores`) and sends the replies.
 //! [`BaseCommands`] answers `ping` only; [`relay_commands::RelayCommands`] adds the media
 //! commands (`offer`, `answer`, `delete`, `query`, `list`) on top of the relay core.
 
@@ -49,53 +49,90 @@ pub struct Answered {
     pub ok: bool,
 }
 
+/// A decoded ng message: the command and its dictionary, or the error reply for a message
+/// that cannot be run.
+pub type Decoded = Result<(String, Value), Value>;
+
+/// How a request was framed, to frame its reply the same way.
+#[derive(Debug, Clone)]
+pub struct Framing {
+    cookie: Vec<u8>,
+    encoding: Encoding,
+}
+
+impl Framing {
+    /// Splits the cookie off and decodes the message (bencode, or JSON when it starts with
+    /// `{`); `None` when the datagram has no cookie to answer to.
+    pub fn decode(datagram: &[u8]) -> Option<(Self, Decoded)> {
+        let space = datagram.iter().position(|b| *b == b' ')?;
+        let (cookie, message) = (&datagram[..space], &datagram[space + 1..]);
+        if cookie.is_empty() {
+            return None;
+        }
+        let encoding = if message.first() == Some(&b'{') {
+            Encoding::Json
+        } else {
+            Encoding::Bencode
+        };
+        let decoded = match encoding {
+            Encoding::Bencode => {
+                bencode::decode(message).map_err(|e| format!("Failed to decode bencode: {e}"))
+            }
+            Encoding::Json => serde_json::from_slice::<serde_json::Value>(message)
+                .map_err(|e| format!("Failed to decode JSON: {e}"))
+                .map(|json| from_json(&json)),
+        };
+        let body = match decoded {
+            Err(reason) => Err(error_reply(reason)),
+            Ok(message @ Value::Dict(_)) => match message.get("command").and_then(Value::as_str) {
+                Some(command) => Ok((command.to_owned(), message)),
+                None => Err(error_reply("No command specified")),
+            },
+            Ok(_) => Err(error_reply("Message is not a dictionary")),
+        };
+        let framing = Self {
+            cookie: cookie.to_vec(),
+            encoding,
+        };
+        Some((framing, body))
+    }
+
+    /// The reply datagram: the cookie echoed, `reply` in the request's encoding.
+    pub fn encode(&self, reply: &Value) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.cookie.len() + 64);
+        out.extend_from_slice(&self.cookie);
+        out.push(b' ');
+        match self.encoding {
+            Encoding::Bencode => reply.encode(&mut out),
+            Encoding::Json => {
+                // Serialising a serde_json::Value to a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut out, &to_json(reply));
+            }
+        }
+        out
+    }
+}
+
+/// Whether a reply reports success (anything but `result: error`).
+pub fn is_ok(reply: &Value) -> bool {
+    reply.get("result").and_then(Value::as_str) != Some("error")
+}
+
 /// Decodes one datagram, runs its command and returns the reply datagram; `None` when the
 /// datagram has no cookie to answer to.
 pub fn answer(datagram: &[u8], commands: &mut impl Commands, now: Instant) -> Option<Answered> {
-    let space = datagram.iter().position(|b| *b == b' ')?;
-    let (cookie, message) = (&datagram[..space], &datagram[space + 1..]);
-    if cookie.is_empty() {
-        return None;
-    }
-    let encoding = if message.first() == Some(&b'{') {
-        Encoding::Json
-    } else {
-        Encoding::Bencode
-    };
-    let decoded = match encoding {
-        Encoding::Bencode => {
-            bencode::decode(message).map_err(|e| format!("Failed to decode bencode: {e}"))
-        }
-        Encoding::Json => serde_json::from_slice::<serde_json::Value>(message)
-            .map_err(|e| format!("Failed to decode JSON: {e}"))
-            .map(|json| from_json(&json)),
-    };
+    let (framing, decoded) = Framing::decode(datagram)?;
     let (command, reply) = match decoded {
-        Err(reason) => (None, error_reply(reason)),
-        Ok(message @ Value::Dict(_)) => match message.get("command").and_then(Value::as_str) {
-            Some(command) => (
-                Some(command.to_owned()),
-                commands.execute(command, &message, now),
-            ),
-            None => (None, error_reply("No command specified")),
-        },
-        Ok(_) => (None, error_reply("Message is not a dictionary")),
-    };
-    let ok = reply.get("result").and_then(Value::as_str) != Some("error");
-    let mut out = Vec::with_capacity(cookie.len() + 64);
-    out.extend_from_slice(cookie);
-    out.push(b' ');
-    match encoding {
-        Encoding::Bencode => reply.encode(&mut out),
-        Encoding::Json => {
-            // Serialising a serde_json::Value to a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut out, &to_json(&reply));
+        Ok((command, message)) => {
+            let reply = commands.execute(&command, &message, now);
+            (Some(command), reply)
         }
-    }
+        Err(reply) => (None, reply),
+    };
     Some(Answered {
-        reply: out,
+        reply: framing.encode(&reply),
         command,
-        ok,
+        ok: is_ok(&reply),
     })
 }
 

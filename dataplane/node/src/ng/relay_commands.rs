@@ -839,15 +839,7 @@ impl<P: MediaPorts> RelayCommands<P> {
     }
 
     fn list(&self, message: &Value) -> Result<Value, NgError> {
-        let limit = match message.get("limit") {
-            None => DEFAULT_LIST_LIMIT,
-            Some(Value::Integer(n)) => *n,
-            Some(value) => value
-                .as_str()
-                .and_then(|s| s.trim().parse().ok())
-                .ok_or_else(|| NgError::Invalid("limit", "not a number".into()))?,
-        };
-        let limit = usize::try_from(limit.max(0)).unwrap_or(usize::MAX);
+        let limit = list_limit(message)?;
         let calls = self.calls.keys().take(limit).map(Value::bytes).collect();
         Ok(Value::dict([
             ("result", Value::bytes("ok")),
@@ -943,6 +935,19 @@ impl<P: MediaPorts> Commands for RelayCommands<P> {
             error_reply(error.to_string())
         })
     }
+}
+
+/// How many Call-IDs `list` returns: its `limit` (integer or decimal string) or the default.
+pub fn list_limit(message: &Value) -> Result<usize, NgError> {
+    let limit = match message.get("limit") {
+        None => DEFAULT_LIST_LIMIT,
+        Some(Value::Integer(n)) => *n,
+        Some(value) => value
+            .as_str()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| NgError::Invalid("limit", "not a number".into()))?,
+    };
+    Ok(usize::try_from(limit.max(0)).unwrap_or(usize::MAX))
 }
 
 #[derive(Debug, Default, Clone, Copy)]

@@ -319,13 +319,15 @@ impl<S: DatagramService> MediaCore<S> {
             self.port_failed(port, &io::Error::other("too many ports on one core"));
             return;
         }
-        let socket = match bind_media(self.interface, port, self.socket_buffer) {
-            Ok(s) => s,
-            Err(e) => {
-                self.port_failed(port, &e);
-                return;
-            }
-        };
+        let bound = self.service.take_bound_socket(port).map(Socket::from);
+        let socket =
+            match bound.map_or_else(|| bind_media(self.interface, port, self.socket_buffer), Ok) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.port_failed(port, &e);
+                    return;
+                }
+            };
         let fd = socket.as_raw_fd();
         let slot = match self.ports.free.pop() {
             Some(slot) => slot,

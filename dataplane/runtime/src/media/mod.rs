@@ -135,6 +135,17 @@ pub trait DatagramService: 'static {
         let _ = (port, error);
     }
 
+    /// A socket the service bound itself for `port` (with
+    /// [`bind_media_port`]), asked for when [`PortChange::Open`] is
+    /// applied: the runtime adopts it instead of binding. A service that
+    /// must know at once whether a port is free (to take another one, as
+    /// an ng offer does when another process holds a port) binds while it
+    /// runs the command. `None` (the default): the runtime binds.
+    fn take_bound_socket(&mut self, port: u16) -> Option<std::net::UdpSocket> {
+        let _ = port;
+        None
+    }
+
     /// An extra datagram to send (generated RTP, transcoder output):
     /// write it into `buf` (empty on entry, capacity kept) and return the
     /// port to send it from (open on this core) and the destination.
@@ -181,4 +192,17 @@ pub struct MediaCoreContext {
     pub cores: usize,
     /// The address media sockets bind to.
     pub interface: IpAddr,
+    /// The socket buffer size to give [`bind_media_port`].
+    pub socket_buffer: usize,
+}
+
+/// Binds a media socket the way the runtime does (non-blocking,
+/// close-on-exec, `SO_RCVBUF`/`SO_SNDBUF` of `buffer` bytes when not 0,
+/// no `SO_REUSEPORT`), for [`DatagramService::take_bound_socket`].
+pub fn bind_media_port(
+    interface: IpAddr,
+    port: u16,
+    buffer: usize,
+) -> io::Result<std::net::UdpSocket> {
+    core::bind_media(interface, port, buffer).map(std::net::UdpSocket::from)
 }

@@ -113,6 +113,7 @@ where
                 core,
                 cores: threads,
                 interface: config.interface,
+                socket_buffer: config.socket_buffer,
             },
             shared: Arc::clone(&shared),
             config: config.clone(),
