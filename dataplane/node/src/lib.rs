@@ -12,14 +12,14 @@
 
 mod admin;
 pub mod config;
-mod media_cores;
+pub mod media_cores;
 pub mod ng;
 mod ng_socket;
 mod rpc;
 pub mod sip;
 
 pub use config::{NodeConfig, PortRange};
-pub use media_cores::{MediaCoresConfig, MediaCoresError};
+pub use media_cores::{MediaCores, MediaCoresConfig, MediaCoresError};
 
 use ferrovox_contract::{Bus, Event, Serving};
 use std::net::SocketAddr;

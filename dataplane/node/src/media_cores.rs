@@ -62,14 +62,14 @@ pub enum MediaCoresError {
 const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The running media cores.
-pub(crate) struct MediaCores {
+pub struct MediaCores {
     runtime: MediaRuntime<RelayCore>,
 }
 
 impl MediaCores {
     /// Starts one relay per core over a disjoint slice of the port range; the cores' call
     /// events come out of `events`.
-    pub(crate) fn start(
+    pub fn start(
         config: &MediaCoresConfig,
     ) -> Result<(Self, mpsc::UnboundedReceiver<CallEvent>), MediaCoresError> {
         let wanted = match config.threads {
@@ -122,7 +122,7 @@ impl MediaCores {
     }
 
     /// Runs one decoded ng command on the core its Call-ID belongs to (`list` on all).
-    pub(crate) async fn execute(&self, command: String, message: Value) -> Value {
+    pub async fn execute(&self, command: String, message: Value) -> Value {
         match command.as_str() {
             "ping" => Value::dict([("result", Value::bytes("pong"))]),
             "list" => self.list(message).await,
@@ -179,12 +179,12 @@ impl MediaCores {
         ])
     }
 
-    pub(crate) fn stats(&self) -> MediaRuntimeStats {
+    pub fn stats(&self) -> MediaRuntimeStats {
         self.runtime.stats()
     }
 
     /// Stops the cores and closes every media socket (blocking: joins the threads).
-    pub(crate) fn shutdown(self) {
+    pub fn shutdown(self) {
         if let Err(error) = self.runtime.shutdown() {
             tracing::warn!(%error, "media cores did not stop cleanly");
         }
@@ -222,7 +222,7 @@ fn port_slices(first: u16, last: u16, cores: usize) -> Vec<(u16, u16)> {
 }
 
 /// One core's media: the ng call map over the core's relay.
-pub(crate) struct RelayCore {
+pub struct RelayCore {
     commands: RelayCommands<CorePorts>,
     events: mpsc::UnboundedSender<CallEvent>,
 }
@@ -327,7 +327,7 @@ const TRANSMIT_BUFFER: usize =
     ferrovox_media::transcode::TX_SLOT_BYTES + ferrovox_media::SRTP_MAX_OVERHEAD;
 
 /// A core's media ports: bound while the ng command runs, handed to the runtime after it.
-pub(crate) struct CorePorts {
+pub struct CorePorts {
     interface: IpAddr,
     socket_buffer: usize,
     /// Bound sockets the runtime has not adopted yet.
