@@ -2,7 +2,9 @@
 //! the attempt count, a dead-letter queue keeping the original body, poison messages, and
 //! what a disconnect does to unsettled deliveries.
 
-use ferrovox_contract::{AmqpBus, Bus, DurableSubscription, Event, MemoryBus, RetryPolicy};
+use ferrovox_contract::{
+    AmqpBus, Bus, DurableSubscription, Event, MemoryBus, RetryPolicy, SeenEvents,
+};
 use ferrovox_testkit::devstack::DevStack;
 use std::time::{Duration, Instant};
 
@@ -249,6 +251,41 @@ async fn consumers_of_one_name_share_its_events(bus: &dyn Bus) {
     let mut expected: Vec<_> = events.iter().map(|e| e.event_id).collect();
     expected.sort();
     assert_eq!(seen, expected, "each event to one consumer");
+}
+
+/// At-least-once delivery can hand over one event twice (an outbox republished after a crash
+/// between publishing and marking it published): the consumer acts once per event_id.
+async fn a_consumer_acts_once_per_event_id(bus: &dyn Bus) {
+    let mut webhooks = bus
+        .subscribe_durable("webhooks", "number.*", fast_retries(2))
+        .await
+        .unwrap();
+    let created = Event::new("number.created", "control", serde_json::json!({"n": 1}));
+    let other = Event::new("number.created", "control", serde_json::json!({"n": 2}));
+    for event in [&created, &created, &other] {
+        bus.publish(event).await.unwrap();
+    }
+    let mut seen = SeenEvents::new(1000);
+    let mut acted_on = Vec::new();
+    for _ in 0..3 {
+        let delivery = next(&mut webhooks).await;
+        if seen.first_time(delivery.event().event_id) {
+            acted_on.push(delivery.event().data["n"].clone());
+        }
+        delivery.ack().await.unwrap();
+    }
+    assert_eq!(acted_on, [serde_json::json!(1), serde_json::json!(2)]);
+    nothing_arrives(&mut webhooks, "every delivery acknowledged").await;
+}
+
+#[tokio::test]
+async fn memory_duplicates_dropped_by_event_id() {
+    a_consumer_acts_once_per_event_id(&MemoryBus::new()).await;
+}
+
+#[tokio::test]
+async fn amqp_duplicates_dropped_by_event_id() {
+    a_consumer_acts_once_per_event_id(&amqp().await.bus).await;
 }
 
 #[tokio::test]
