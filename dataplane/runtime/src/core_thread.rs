@@ -5,7 +5,7 @@
 
 use crate::Service;
 use crate::net::{self, same_family};
-use crate::shared::{ConnRef, InboxItem, Shared, lock};
+use crate::shared::{ConnRef, InboxItem, Shared};
 use crate::stats::CoreCounters;
 use crate::tcp::{self, Connection, Connections};
 use crate::token::Token;
@@ -237,7 +237,7 @@ impl<S: Service> CoreThread<S> {
             self.queue_on(index, bytes, d);
             return;
         }
-        let remote = lock(&self.shared.registry).get(&dest).copied();
+        let remote = self.shared.registry().get(&dest).copied();
         if let Some(r) = remote
             && r.core != self.index
         {
@@ -310,7 +310,7 @@ impl<S: Service> CoreThread<S> {
             self.conns.remove(index);
             return None;
         }
-        lock(&self.shared.registry).insert(
+        self.shared.registry().insert(
             peer,
             ConnRef {
                 core: self.index,
@@ -335,7 +335,7 @@ impl<S: Service> CoreThread<S> {
         };
         d.unwatch(conn.socket.as_raw_fd(), token);
         {
-            let mut registry = lock(&self.shared.registry);
+            let mut registry = self.shared.registry();
             if registry.get(&conn.peer)
                 == Some(&ConnRef {
                     core: self.index,
@@ -569,8 +569,7 @@ impl<S: Service> CoreThread<S> {
             return;
         };
         self.counters.syscalls += 1;
-        me.wake.drain();
-        mem::swap(&mut *lock(&me.inbox), &mut self.inbox);
+        me.take_inbox(&mut self.inbox);
         while let Some(item) = self.inbox.pop_front() {
             match item {
                 InboxItem::Deliver {
@@ -589,9 +588,10 @@ impl<S: Service> CoreThread<S> {
                     };
                     match live {
                         Some(index) => self.queue_on(index, &bytes, d),
-                        None if origin != self.index => self
-                            .shared
-                            .post(origin, InboxItem::Undeliverable { dest, bytes }),
+                        None if origin != self.index => {
+                            self.shared
+                                .post(origin, InboxItem::Undeliverable { dest, bytes });
+                        }
                         None => self.connect_and_queue(dest, &bytes, d, now),
                     }
                 }

@@ -111,6 +111,7 @@
 
 mod config;
 mod core_thread;
+mod cores;
 mod error;
 pub mod media;
 mod net;

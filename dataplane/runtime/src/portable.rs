@@ -11,9 +11,9 @@
 
 use crate::Service;
 use crate::core_thread::{CoreParts, CoreThread, Driver};
+use crate::cores::Ready;
 use crate::error::RuntimeError;
 use crate::net::{self, drain_error_queue, is_icmp_errno, write_sockaddr};
-use crate::runtime::Ready;
 use crate::stats::CoreCounters;
 use crate::token::Token;
 use std::io;

@@ -5,57 +5,34 @@
 
 use crate::config::{Backend, RuntimeConfig};
 use crate::core_thread::{CoreParts, Limits, UdpEndpoint};
+use crate::cores::{CoreKind, CoreThreads, Ready, thread_count};
 use crate::error::RuntimeError;
-use crate::net::{self, EventFd};
-use crate::shared::{CoreShared, Shared};
-use crate::stats::{PublishedCounters, RuntimeStats};
+use crate::net;
+use crate::shared::Shared;
+use crate::stats::RuntimeStats;
 use crate::{CoreContext, Service, portable, uring};
 use ferrovox_sip::transaction::Transport;
 use socket2::Socket;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::AtomicBool;
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
 
 /// A running runtime: its core threads, until [`Runtime::shutdown`] (or
 /// drop, which also stops and joins them).
 #[derive(Debug)]
 pub struct Runtime {
     shared: Arc<Shared>,
-    threads: Vec<(usize, JoinHandle<Result<(), RuntimeError>>)>,
+    threads: CoreThreads,
     listen: Vec<(Transport, SocketAddr)>,
     via_udp: Vec<SocketAddr>,
     backend: Backend,
 }
 
-/// Tells [`start`] that a core is up, or why it is not.
-pub(crate) struct Ready {
-    core: usize,
-    tx: Option<mpsc::Sender<(usize, Result<(), RuntimeError>)>>,
-}
-
-impl Ready {
-    /// The core is running.
-    pub(crate) fn ok(&mut self) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send((self.core, Ok(())));
-        }
-    }
-
-    /// Report a start-up failure; gives the error back when start-up was
-    /// already reported as done.
-    fn fail(&mut self, e: RuntimeError) -> Option<RuntimeError> {
-        match self.tx.take() {
-            Some(tx) => {
-                let _ = tx.send((self.core, Err(e)));
-                None
-            }
-            None => Some(e),
-        }
-    }
-}
+const SIP_CORES: CoreKind = CoreKind {
+    thread: "ferrovox-core",
+    what: "core",
+    vanished: "a core stopped during start-up",
+};
 
 /// Bind every socket, start one thread per core and create each core's
 /// service inside its thread with `factory`. Returns once every core runs;
@@ -74,10 +51,7 @@ where
             "max_message must be between 512 bytes and 16 MiB",
         ));
     }
-    let threads = match config.threads {
-        0 => thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let threads = thread_count(config.threads);
     let limits = Limits {
         recv_batch: config.recv_batch.clamp(1, 1024),
         max_message: config.max_message,
@@ -91,39 +65,19 @@ where
     // notification that interrupts its next blocking system call (EINTR).
 
     let sockets = bind_all(&config, threads)?;
-    let shared = Arc::new(Shared {
-        shutdown: AtomicBool::new(false),
-        cores: (0..threads)
-            .map(|_| {
-                Ok(CoreShared {
-                    wake: EventFd::new().map_err(|source| RuntimeError::Setup {
-                        what: "eventfd",
-                        source,
-                    })?,
-                    inbox: Mutex::new(VecDeque::new()),
-                    counters: PublishedCounters::default(),
-                })
-            })
-            .collect::<Result<_, RuntimeError>>()?,
-        registry: Mutex::new(HashMap::new()),
-    });
-    let mut runtime = Runtime {
-        shared: Arc::clone(&shared),
-        threads: Vec::with_capacity(threads),
-        listen: sockets.listen.clone(),
-        via_udp: sockets.via_udp.clone(),
-        backend: config.backend,
-    };
-
+    let shared = Arc::new(Shared::new(threads, Mutex::new(HashMap::new()))?);
     let factory = Arc::new(factory);
-    let (tx, rx) = mpsc::channel();
-    let per_core = sockets.udp.into_iter().zip(sockets.tcp);
-    for (core, (udp, listeners)) in per_core.enumerate() {
+    let backend = config.backend;
+    let mut per_core = sockets.udp.into_iter().zip(sockets.tcp);
+    let listen = &sockets.listen;
+    let via_udp = &sockets.via_udp;
+    let main_of = |core: usize| {
+        let (udp, listeners) = per_core.next().unwrap_or_default();
         let ctx = CoreContext {
             core,
             cores: threads,
-            listen: sockets.listen.clone(),
-            via_udp: sockets.via_udp[core],
+            listen: listen.clone(),
+            via_udp: via_udp[core],
         };
         let parts = CoreParts {
             index: core,
@@ -133,100 +87,30 @@ where
             limits,
         };
         let factory = Arc::clone(&factory);
-        let ready = Ready {
-            core,
-            tx: Some(tx.clone()),
-        };
-        let backend = config.backend;
-        let pin = config.pin_cores;
-        let spawned = thread::Builder::new()
-            .name(format!("ferrovox-core-{core}"))
-            .spawn(move || core_main(parts, ctx, factory, backend, pin, ready));
-        match spawned {
-            Ok(handle) => runtime.threads.push((core, handle)),
-            Err(source) => {
-                let _ = runtime.stop();
-                return Err(RuntimeError::Spawn { core, source });
+        move |ready: &mut Ready| {
+            let make_service = move || factory(ctx);
+            match backend {
+                Backend::Portable => portable::run(parts, make_service, ready),
+                Backend::IoUring => uring::run(parts, make_service, ready),
             }
         }
-    }
-    drop(tx);
-
-    let mut first_error = None;
-    let mut running = 0;
-    while running < threads {
-        match rx.recv() {
-            Ok((_, Ok(()))) => running += 1,
-            Ok((_, Err(e))) => {
-                first_error = Some(e);
-                break;
-            }
-            // Every sender is gone: a core ended without a word (panic).
-            Err(_) => break,
-        }
-    }
-    if running == threads {
-        tracing::info!(
-            backend = %config.backend,
-            cores = threads,
-            listen = ?runtime.listen,
-            "runtime started"
-        );
-        return Ok(runtime);
-    }
-    let stopped = runtime.stop();
-    Err(first_error
-        .or(stopped.err())
-        .unwrap_or(RuntimeError::Config("a core stopped during start-up")))
-}
-
-fn core_main<F, S>(
-    parts: CoreParts,
-    ctx: CoreContext,
-    factory: Arc<F>,
-    backend: Backend,
-    pin: bool,
-    mut ready: Ready,
-) -> Result<(), RuntimeError>
-where
-    F: Fn(CoreContext) -> S + Send + Sync + 'static,
-    S: Service,
-{
-    let core = parts.index;
-    if pin {
-        pin_to_cpu(core);
-    }
-    let make_service = move || factory(ctx);
-    let result = match backend {
-        Backend::Portable => portable::run(parts, make_service, &mut ready),
-        Backend::IoUring => uring::run(parts, make_service, &mut ready),
     };
-    match result {
-        Ok(()) => Ok(()),
-        Err(e) => match ready.fail(e) {
-            None => Ok(()),
-            Some(e) => {
-                tracing::error!(core, error = %e, "core stopped");
-                Err(e)
-            }
-        },
-    }
-}
-
-fn pin_to_cpu(core: usize) {
-    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-    // SAFETY: cpu_set_t is plain old data (all-zero = empty set);
-    // CPU_SET stays within it (cpu < CPU_SETSIZE is checked by the
-    // modulo below on any machine with fewer than 1024 CPUs, and libc
-    // bounds-checks); sched_setaffinity only reads the set.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET((core % cpus) % 1024, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    if rc != 0 {
-        tracing::warn!(core, error = %std::io::Error::last_os_error(), "CPU pinning failed");
-    }
+    let threads = CoreThreads::start(SIP_CORES, threads, config.pin_cores, main_of, || {
+        shared.request_shutdown()
+    })?;
+    tracing::info!(
+        backend = %config.backend,
+        cores = shared.cores.len(),
+        listen = ?sockets.listen,
+        "runtime started"
+    );
+    Ok(Runtime {
+        shared,
+        threads,
+        listen: sockets.listen,
+        via_udp: sockets.via_udp,
+        backend,
+    })
 }
 
 struct BoundSockets {
@@ -329,7 +213,6 @@ impl Runtime {
         let mut total = RuntimeStats::default();
         for core in &self.shared.cores {
             core.counters.add_to(&mut total);
-            total.per_core_rx_messages.push(core.counters.rx_messages());
         }
         total
     }
@@ -341,19 +224,7 @@ impl Runtime {
 
     fn stop(&mut self) -> Result<(), RuntimeError> {
         self.shared.request_shutdown();
-        let mut first = None;
-        for (core, handle) in self.threads.drain(..) {
-            let outcome = match handle.join() {
-                Ok(result) => result,
-                Err(_) => Err(RuntimeError::CorePanicked { core }),
-            };
-            if let Err(e) = outcome
-                && first.is_none()
-            {
-                first = Some(e);
-            }
-        }
-        first.map_or(Ok(()), Err)
+        self.threads.join()
     }
 }
 

@@ -1,8 +1,9 @@
 //! What an epoll event or an io_uring completion is about, packed into
-//! the 64-bit user data: kind in the top byte, a generation (connections)
-//! in the next 32 bits, an index in the low 24 bits. A generation that no
-//! longer matches marks an event for a closed connection whose slot was
-//! reused: it is ignored.
+//! the 64-bit user data: kind in the top byte, a generation in the next
+//! 32 bits, an index in the low 24 bits ([`pack`], [`unpack`]; the media
+//! runtime's `MediaToken` uses the same layout with its own kinds). A
+//! generation that no longer matches marks an event for a closed
+//! connection (or media port) whose slot was reused: it is ignored.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Token {
@@ -26,12 +27,27 @@ pub(crate) enum Token {
 
 const INDEX_BITS: u32 = 24;
 const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
-/// Largest connection slot index a token can carry.
+/// Largest slot index a token can carry.
 pub(crate) const MAX_INDEX: u32 = INDEX_MASK as u32;
+
+/// The user data for `kind` (never 0: 0 decodes to no token),
+/// `generation` and `index` (its low 24 bits).
+#[inline]
+pub(crate) const fn pack(kind: u8, generation: u32, index: u32) -> u64 {
+    ((kind as u64) << 56) | ((generation as u64) << INDEX_BITS) | (index as u64 & INDEX_MASK)
+}
+
+/// `(kind, generation, index)` of user data made by [`pack`].
+#[inline]
+pub(crate) const fn unpack(data: u64) -> (u8, u32, u32) {
+    let index = (data & INDEX_MASK) as u32;
+    let generation = ((data >> INDEX_BITS) & u32::MAX as u64) as u32;
+    ((data >> 56) as u8, generation, index)
+}
 
 impl Token {
     pub(crate) fn encode(self) -> u64 {
-        let (kind, generation, index): (u64, u32, u32) = match self {
+        let (kind, generation, index) = match self {
             Token::Wake => (1, 0, 0),
             Token::Udp(i) => (2, 0, i),
             Token::Listener(i) => (3, 0, i),
@@ -41,13 +57,12 @@ impl Token {
             Token::Ignore => (7, 0, 0),
             Token::Cancel => (8, 0, 0),
         };
-        (kind << 56) | (u64::from(generation) << INDEX_BITS) | (u64::from(index) & INDEX_MASK)
+        pack(kind, generation, index)
     }
 
     pub(crate) fn decode(data: u64) -> Option<Token> {
-        let index = (data & INDEX_MASK) as u32;
-        let generation = ((data >> INDEX_BITS) & u64::from(u32::MAX)) as u32;
-        Some(match data >> 56 {
+        let (kind, generation, index) = unpack(data);
+        Some(match kind {
             1 => Token::Wake,
             2 => Token::Udp(index),
             3 => Token::Listener(index),

@@ -24,9 +24,9 @@
 
 use crate::Service;
 use crate::core_thread::{CoreParts, CoreThread, Driver};
+use crate::cores::Ready;
 use crate::error::RuntimeError;
 use crate::net::{SOCKADDR_MAX, drain_error_queue, is_icmp_errno, read_sockaddr, write_sockaddr};
-use crate::runtime::Ready;
 use crate::stats::CoreCounters;
 use crate::token::Token;
 use io_uring::types::{CancelBuilder, Fd, RecvMsgOut, SubmitArgs, Timespec};

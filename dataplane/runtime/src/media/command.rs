@@ -2,8 +2,8 @@
 //! (mutex + condvar + waker) the core fills and the caller waits on,
 //! blocking or as a `Future`.
 
+use crate::cores::lock;
 use crate::error::RuntimeError;
-use crate::shared::lock;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -185,26 +185,16 @@ impl<R> Pending<R> {
 
     /// Block until the command has run.
     pub fn wait(self) -> Result<R, RuntimeError> {
-        let mut s = lock(&self.slot.state);
-        loop {
-            if let Some(v) = s.value.take() {
-                return Ok(v);
-            }
-            if s.closed {
-                return Err(not_run(self.core));
-            }
-            s = self
-                .slot
-                .ready
-                .wait(s)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-        }
+        self.wait_until(None)
     }
 
     /// Block until the command has run or `timeout` has passed (then the
     /// command may still run later; its result is discarded).
     pub fn wait_timeout(self, timeout: Duration) -> Result<R, RuntimeError> {
-        let deadline = Instant::now() + timeout;
+        self.wait_until(Some(Instant::now() + timeout))
+    }
+
+    fn wait_until(self, deadline: Option<Instant>) -> Result<R, RuntimeError> {
         let mut s = lock(&self.slot.state);
         loop {
             if let Some(v) = s.value.take() {
@@ -213,16 +203,23 @@ impl<R> Pending<R> {
             if s.closed {
                 return Err(not_run(self.core));
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(timed_out(self.core));
-            }
-            s = self
-                .slot
-                .ready
-                .wait_timeout(s, left)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+            s = match deadline {
+                None => self
+                    .slot
+                    .ready
+                    .wait(s)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(timed_out(self.core));
+                    }
+                    self.slot
+                        .ready
+                        .wait_timeout(s, left)
+                        .map_or_else(|poisoned| poisoned.into_inner().0, |(g, _)| g)
+                }
+            };
         }
     }
 }

@@ -6,8 +6,8 @@
 use super::command::Command;
 use super::stats::{MediaCounters, PublishedMediaCounters};
 use super::{DatagramService, PortChange};
-use crate::net::EventFd;
-use crate::shared::lock;
+use crate::cores::CoreSet;
+use crate::token;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::collections::VecDeque;
 use std::io;
@@ -15,60 +15,17 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// A boxed command for a core's service.
 pub(crate) type BoxedCommand<S> = Box<dyn Command<S>>;
 
-/// One core's shared parts.
-pub(crate) struct MediaCoreShared<S> {
-    pub(crate) wake: EventFd,
-    pub(crate) inbox: Mutex<VecDeque<BoxedCommand<S>>>,
-    pub(crate) counters: PublishedMediaCounters,
-}
+/// Everything the media cores share (off the packet path): their
+/// inboxes carry commands for the services.
+pub(crate) type MediaShared<S> = CoreSet<BoxedCommand<S>, PublishedMediaCounters>;
 
-/// Everything the media cores share (off the packet path).
-pub(crate) struct MediaShared<S> {
-    pub(crate) shutdown: AtomicBool,
-    pub(crate) cores: Vec<MediaCoreShared<S>>,
-}
-
-impl<S> MediaShared<S> {
-    pub(crate) fn is_shutting_down(&self) -> bool {
-        self.shutdown.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn request_shutdown(&self) {
-        self.shutdown.store(true, Ordering::Release);
-        for core in &self.cores {
-            core.wake.wake();
-        }
-    }
-
-    /// Queue a command for `core`, waking it when its inbox was empty (a
-    /// non-empty inbox has a wake-up pending: the owner drains the eventfd
-    /// before it empties the inbox). False when there is no such core.
-    pub(crate) fn post(&self, core: usize, cmd: BoxedCommand<S>) -> bool {
-        let Some(target) = self.cores.get(core) else {
-            return false;
-        };
-        let was_empty = {
-            let mut inbox = lock(&target.inbox);
-            let was_empty = inbox.is_empty();
-            inbox.push_back(cmd);
-            was_empty
-        };
-        if was_empty {
-            target.wake.wake();
-        }
-        true
-    }
-}
-
-/// user_data / epoll data: kind in the top byte, a generation in the next
-/// 32 bits, an index in the low 24 bits.
+/// user_data / epoll data, in the layout of [`crate::token`] (kind,
+/// generation, index) with the media runtime's own kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum MediaToken {
     /// The core's eventfd.
@@ -86,15 +43,13 @@ pub(crate) enum MediaToken {
     Shutdown,
 }
 
-const INDEX_BITS: u32 = 24;
-const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
 /// Most socket slots a core can have.
-pub(crate) const MAX_SLOTS: usize = INDEX_MASK as usize;
+pub(crate) const MAX_SLOTS: usize = token::MAX_INDEX as usize;
 
 impl MediaToken {
     #[inline]
     pub(crate) fn encode(self) -> u64 {
-        let (kind, generation, index): (u64, u32, u32) = match self {
+        let (kind, generation, index) = match self {
             MediaToken::Wake => (1, 0, 0),
             MediaToken::Port { slot, generation } => (2, generation, slot),
             MediaToken::Forward(b) => (3, 0, b),
@@ -102,14 +57,13 @@ impl MediaToken {
             MediaToken::Ignore => (5, 0, 0),
             MediaToken::Shutdown => (6, 0, 0),
         };
-        (kind << 56) | (u64::from(generation) << INDEX_BITS) | (u64::from(index) & INDEX_MASK)
+        token::pack(kind, generation, index)
     }
 
     #[inline]
     pub(crate) fn decode(data: u64) -> Option<MediaToken> {
-        let index = (data & INDEX_MASK) as u32;
-        let generation = ((data >> INDEX_BITS) & u64::from(u32::MAX)) as u32;
-        Some(match data >> 56 {
+        let (kind, generation, index) = token::unpack(data);
+        Some(match kind {
             1 => MediaToken::Wake,
             2 => MediaToken::Port {
                 slot: index,
@@ -272,8 +226,7 @@ impl<S: DatagramService> MediaCore<S> {
             return;
         };
         self.counters.syscalls += 1;
-        me.wake.drain();
-        std::mem::swap(&mut *lock(&me.inbox), &mut self.commands);
+        me.take_inbox(&mut self.commands);
         while let Some(mut cmd) = self.commands.pop_front() {
             self.counters.commands += 1;
             let service = &mut self.service;

@@ -11,8 +11,9 @@
 //! from `poll_transmit` are copied into a pool buffer and join the list.
 
 use super::core::{MediaCore, MediaToken, PortIo};
-use super::runtime::{MediaCoreParts, MediaReady};
+use super::runtime::MediaCoreParts;
 use super::{DatagramAction, DatagramService};
+use crate::cores::Ready;
 use crate::error::RuntimeError;
 use crate::net::{self, write_sockaddr};
 use std::io;
@@ -30,7 +31,7 @@ const MAX_SENDMMSG: usize = 1024;
 pub(crate) fn run<S: DatagramService>(
     parts: MediaCoreParts<S>,
     make_service: impl FnOnce() -> S,
-    ready: &mut MediaReady,
+    ready: &mut Ready,
 ) -> Result<(), RuntimeError> {
     let setup = |what| move |source| RuntimeError::Setup { what, source };
     let epoll = Epoll::new().map_err(setup("epoll_create1"))?;

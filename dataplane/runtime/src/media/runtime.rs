@@ -3,16 +3,13 @@
 
 use super::command::{CallCommand, PostCommand, not_run, oneshot};
 use super::config::MediaRuntimeConfig;
-use super::core::{MediaCoreShared, MediaShared};
-use super::stats::{MediaRuntimeStats, PublishedMediaCounters};
+use super::core::MediaShared;
+use super::stats::MediaRuntimeStats;
 use super::{DatagramService, MediaCoreContext, Pending, portable, uring};
 use crate::config::Backend;
+use crate::cores::{CoreKind, CoreThreads, Ready, lock, thread_count};
 use crate::error::RuntimeError;
-use crate::net::EventFd;
-use std::collections::VecDeque;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, mpsc};
-use std::thread::{self, JoinHandle};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A running media runtime: its core threads, until
@@ -20,7 +17,7 @@ use std::time::Duration;
 /// `Send + Sync`: share it (in an `Arc`) with the control-plane threads.
 pub struct MediaRuntime<S> {
     shared: Arc<MediaShared<S>>,
-    threads: Vec<(usize, JoinHandle<Result<(), RuntimeError>>)>,
+    threads: CoreThreads,
     backend: Backend,
     call_timeout: Duration,
 }
@@ -34,29 +31,11 @@ impl<S> std::fmt::Debug for MediaRuntime<S> {
     }
 }
 
-/// Tells [`start_media`] that a core is up, or why it is not.
-pub(crate) struct MediaReady {
-    core: usize,
-    tx: Option<mpsc::Sender<(usize, Result<(), RuntimeError>)>>,
-}
-
-impl MediaReady {
-    pub(crate) fn ok(&mut self) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send((self.core, Ok(())));
-        }
-    }
-
-    fn fail(&mut self, e: RuntimeError) -> Option<RuntimeError> {
-        match self.tx.take() {
-            Some(tx) => {
-                let _ = tx.send((self.core, Err(e)));
-                None
-            }
-            None => Some(e),
-        }
-    }
-}
+const MEDIA_CORES: CoreKind = CoreKind {
+    thread: "ferrovox-media",
+    what: "media core",
+    vanished: "a media core stopped during start-up",
+};
 
 /// What a media core thread is started with.
 pub(crate) struct MediaCoreParts<S> {
@@ -80,126 +59,40 @@ where
     S: DatagramService,
 {
     config.validate()?;
-    let threads = match config.threads {
-        0 => thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
-    let shared = Arc::new(MediaShared {
-        shutdown: AtomicBool::new(false),
-        cores: (0..threads)
-            .map(|_| {
-                Ok(MediaCoreShared {
-                    wake: EventFd::new().map_err(|source| RuntimeError::Setup {
-                        what: "eventfd",
-                        source,
-                    })?,
-                    inbox: Mutex::new(VecDeque::new()),
-                    counters: PublishedMediaCounters::default(),
-                })
-            })
-            .collect::<Result<_, RuntimeError>>()?,
-    });
-    let mut runtime = MediaRuntime {
-        shared: Arc::clone(&shared),
-        threads: Vec::with_capacity(threads),
-        backend: config.backend,
-        call_timeout: config.call_timeout,
-    };
+    let threads = thread_count(config.threads);
+    let shared = Arc::new(MediaShared::new(threads, ())?);
     let factory = Arc::new(factory);
-    let (tx, rx) = mpsc::channel();
-    for core in 0..threads {
+    let main_of = |core: usize| {
+        let ctx = MediaCoreContext {
+            core,
+            cores: threads,
+            interface: config.interface,
+            socket_buffer: config.socket_buffer,
+        };
         let parts = MediaCoreParts {
-            ctx: MediaCoreContext {
-                core,
-                cores: threads,
-                interface: config.interface,
-                socket_buffer: config.socket_buffer,
-            },
+            ctx: ctx.clone(),
             shared: Arc::clone(&shared),
             config: config.clone(),
         };
         let factory = Arc::clone(&factory);
-        let ready = MediaReady {
-            core,
-            tx: Some(tx.clone()),
-        };
-        let spawned = thread::Builder::new()
-            .name(format!("ferrovox-media-{core}"))
-            .spawn(move || media_core_main(parts, factory, ready));
-        match spawned {
-            Ok(handle) => runtime.threads.push((core, handle)),
-            Err(source) => {
-                let _ = runtime.stop();
-                return Err(RuntimeError::Spawn { core, source });
+        move |ready: &mut Ready| {
+            let make_service = move || factory(ctx);
+            match parts.config.backend {
+                Backend::Portable => portable::run(parts, make_service, ready),
+                Backend::IoUring => uring::run(parts, make_service, ready),
             }
         }
-    }
-    drop(tx);
-    let mut first_error = None;
-    let mut running = 0;
-    while running < threads {
-        match rx.recv() {
-            Ok((_, Ok(()))) => running += 1,
-            Ok((_, Err(e))) => {
-                first_error = Some(e);
-                break;
-            }
-            Err(_) => break,
-        }
-    }
-    if running == threads {
-        tracing::info!(backend = %config.backend, cores = threads, interface = %config.interface, "media runtime started");
-        return Ok(runtime);
-    }
-    let stopped = runtime.stop();
-    Err(first_error
-        .or(stopped.err())
-        .unwrap_or(RuntimeError::Config("a media core stopped during start-up")))
-}
-
-fn media_core_main<F, S>(
-    parts: MediaCoreParts<S>,
-    factory: Arc<F>,
-    mut ready: MediaReady,
-) -> Result<(), RuntimeError>
-where
-    F: Fn(MediaCoreContext) -> S + Send + Sync + 'static,
-    S: DatagramService,
-{
-    let core = parts.ctx.core;
-    if parts.config.pin_cores {
-        pin_to_cpu(core);
-    }
-    let ctx = parts.ctx.clone();
-    let make_service = move || factory(ctx);
-    let result = match parts.config.backend {
-        Backend::Portable => portable::run(parts, make_service, &mut ready),
-        Backend::IoUring => uring::run(parts, make_service, &mut ready),
     };
-    match result {
-        Ok(()) => Ok(()),
-        Err(e) => match ready.fail(e) {
-            None => Ok(()),
-            Some(e) => {
-                tracing::error!(core, error = %e, "media core stopped");
-                Err(e)
-            }
-        },
-    }
-}
-
-fn pin_to_cpu(core: usize) {
-    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-    // SAFETY: cpu_set_t is plain old data (all-zero = empty set); the CPU
-    // index is reduced below CPU_SETSIZE; sched_setaffinity only reads it.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET((core % cpus) % 1024, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    if rc != 0 {
-        tracing::warn!(core, error = %std::io::Error::last_os_error(), "CPU pinning failed");
-    }
+    let threads = CoreThreads::start(MEDIA_CORES, threads, config.pin_cores, main_of, || {
+        shared.request_shutdown()
+    })?;
+    tracing::info!(backend = %config.backend, cores = shared.cores.len(), interface = %config.interface, "media runtime started");
+    Ok(MediaRuntime {
+        shared,
+        threads,
+        backend: config.backend,
+        call_timeout: config.call_timeout,
+    })
 }
 
 impl<S: DatagramService> MediaRuntime<S> {
@@ -267,7 +160,6 @@ impl<S: DatagramService> MediaRuntime<S> {
         let mut total = MediaRuntimeStats::default();
         for core in &self.shared.cores {
             core.counters.add_to(&mut total);
-            total.per_core_rx_packets.push(core.counters.rx_packets());
         }
         total
     }
@@ -283,23 +175,12 @@ impl<S: DatagramService> MediaRuntime<S> {
 impl<S> MediaRuntime<S> {
     fn stop(&mut self) -> Result<(), RuntimeError> {
         self.shared.request_shutdown();
-        let mut first = None;
-        for (core, handle) in self.threads.drain(..) {
-            let outcome = match handle.join() {
-                Ok(result) => result,
-                Err(_) => Err(RuntimeError::CorePanicked { core }),
-            };
-            if let Err(e) = outcome
-                && first.is_none()
-            {
-                first = Some(e);
-            }
-        }
+        let joined = self.threads.join();
         // Drop queued commands: their callers are told they did not run.
         for core in &self.shared.cores {
-            crate::shared::lock(&core.inbox).clear();
+            lock(&core.inbox).clear();
         }
-        first.map_or(Ok(()), Err)
+        joined
     }
 }
 

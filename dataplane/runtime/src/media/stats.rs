@@ -2,48 +2,18 @@
 //! cache-line-aligned atomics once per loop iteration and summed by
 //! [`crate::media::MediaRuntime::stats`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::stats::per_core_counters;
 
-macro_rules! media_counters {
-    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
-        /// A core's own counters (written by the core only).
-        #[derive(Debug, Default, Clone, Copy)]
-        pub(crate) struct MediaCounters {
-            $(pub(crate) $name: u64,)*
-        }
-
-        /// A core's published counters.
-        #[derive(Debug, Default)]
-        #[repr(align(128))]
-        pub(crate) struct PublishedMediaCounters {
-            $($name: AtomicU64,)*
-        }
-
-        impl PublishedMediaCounters {
-            pub(crate) fn publish(&self, c: &MediaCounters) {
-                $(self.$name.store(c.$name, Ordering::Relaxed);)*
-            }
-            pub(crate) fn add_to(&self, total: &mut MediaRuntimeStats) {
-                $(total.$name += self.$name.load(Ordering::Relaxed);)*
-            }
-            pub(crate) fn rx_packets(&self) -> u64 {
-                self.rx_packets.load(Ordering::Relaxed)
-            }
-        }
-
-        /// Media runtime counters summed over cores: a snapshot (each
-        /// core publishes once per loop iteration; on io_uring a send is
-        /// counted when its completion is reaped).
-        #[derive(Debug, Default, Clone, PartialEq, Eq)]
-        pub struct MediaRuntimeStats {
-            $($(#[doc = $doc])* pub $name: u64,)*
-            /// Datagrams received, per core.
-            pub per_core_rx_packets: Vec<u64>,
-        }
-    };
-}
-
-media_counters! {
+per_core_counters! {
+    core MediaCounters;
+    published PublishedMediaCounters;
+    /// Media runtime counters summed over cores: a snapshot (each
+    /// core publishes once per loop iteration; on io_uring a send is
+    /// counted when its completion is reaped).
+    stats MediaRuntimeStats {
+        /// Datagrams received, per core.
+        per_core_rx_packets: per core rx_packets,
+    }
     /// Datagrams handed to the services.
     rx_packets,
     /// Bytes of those datagrams.

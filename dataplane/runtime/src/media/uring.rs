@@ -29,8 +29,9 @@
 //! anything is freed (leaked if that cannot be confirmed).
 
 use super::core::{MediaCore, MediaToken, PortIo, SlotState, bind_media};
-use super::runtime::{MediaCoreParts, MediaReady};
+use super::runtime::MediaCoreParts;
 use super::{DatagramAction, DatagramService};
+use crate::cores::Ready;
 use crate::error::RuntimeError;
 use crate::net::{self, SOCKADDR_MAX, write_sockaddr};
 use io_uring::types::{CancelBuilder, Fd, RecvMsgOut, SubmitArgs, Timespec};
@@ -75,7 +76,7 @@ fn build_ring(sq_entries: u32, cq_entries: u32) -> io::Result<IoUring> {
 pub(crate) fn run<S: DatagramService>(
     parts: MediaCoreParts<S>,
     make_service: impl FnOnce() -> S,
-    ready: &mut MediaReady,
+    ready: &mut Ready,
 ) -> Result<(), RuntimeError> {
     let config = parts.config.clone();
     let count = config.buffers;
