@@ -814,6 +814,9 @@ async fn run_durable(
 ) {
     let mut bound = Some(bound);
     let topology = Arc::new(topology);
+    // A setup the broker refuses (say, a queue declared earlier with other arguments) is
+    // retried, but not at the reconnect pace: the log would drown.
+    let mut setup_backoff = RECONNECT_MIN;
     while let Some(current) = wait_for_link(&mut link).await {
         let consumer = async {
             let channel = current.connection.create_channel().await?;
@@ -842,6 +845,7 @@ async fn run_durable(
                 if let Some(bound) = bound.take() {
                     let _ = bound.send(Ok(()));
                 }
+                setup_backoff = RECONNECT_MIN;
                 ok
             }
             Err(error) => {
@@ -849,7 +853,8 @@ async fn run_durable(
                 if let Some(bound) = bound.take() {
                     let _ = bound.send(Err(error.to_string()));
                 }
-                tokio::time::sleep(RECONNECT_MIN).await;
+                tokio::time::sleep(setup_backoff).await;
+                setup_backoff = (setup_backoff * 2).min(RECONNECT_MAX);
                 continue;
             }
         };
