@@ -112,8 +112,10 @@
 mod config;
 mod core_thread;
 mod cores;
+mod epoll;
 mod error;
 pub mod media;
+mod mmsg;
 mod net;
 mod portable;
 mod runtime;

@@ -12,19 +12,18 @@
 use crate::Service;
 use crate::core_thread::{CoreParts, CoreThread, Driver};
 use crate::cores::Ready;
+use crate::epoll::Epoll;
 use crate::error::RuntimeError;
-use crate::net::{self, drain_error_queue, is_icmp_errno, write_sockaddr};
+use crate::mmsg::MmsgBatch;
+use crate::net::{drain_error_queue, is_icmp_errno};
 use crate::stats::CoreCounters;
 use crate::token::Token;
 use std::io;
 use std::mem;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
 
-/// Longest sleep without a deadline (the eventfd wakes us for anything
-/// else, this only bounds the damage of a lost wake-up).
-const MAX_SLEEP_MS: i32 = 1000;
 /// recvmmsg batches per readable socket per iteration.
 const MAX_BATCHES_PER_WAKE: usize = 4;
 
@@ -40,7 +39,7 @@ pub(crate) fn run<S: Service>(
             .add(
                 endpoint.socket.as_raw_fd(),
                 libc::EPOLLIN as u32,
-                Token::Udp(i as u32),
+                Token::Udp(i as u32).encode(),
             )
             .map_err(setup("epoll_ctl (UDP)"))?;
     }
@@ -49,7 +48,7 @@ pub(crate) fn run<S: Service>(
             .add(
                 listener.as_raw_fd(),
                 (libc::EPOLLIN | libc::EPOLLET) as u32,
-                Token::Listener(i as u32),
+                Token::Listener(i as u32).encode(),
             )
             .map_err(setup("epoll_ctl (TCP listener)"))?;
     }
@@ -58,7 +57,7 @@ pub(crate) fn run<S: Service>(
             .add(
                 me.wake.fd(),
                 (libc::EPOLLIN | libc::EPOLLET) as u32,
-                Token::Wake,
+                Token::Wake.encode(),
             )
             .map_err(setup("epoll_ctl (eventfd)"))?;
     }
@@ -91,27 +90,15 @@ pub(crate) fn run<S: Service>(
         core.flush_tcp(&mut io, now);
         core.publish();
 
-        let timeout = match core.next_deadline() {
-            None => MAX_SLEEP_MS,
-            Some(t) => {
-                let left = t.saturating_duration_since(now);
-                // Round up: waking before the deadline only loops again.
-                let ms = left.as_micros().div_ceil(1000);
-                ms.min(MAX_SLEEP_MS as u128) as i32
-            }
-        };
         core.counters.syscalls += 1;
-        let n = match io.epoll.wait(&mut events, timeout) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
-            Err(source) => {
-                return Err(RuntimeError::CoreFailed {
-                    core: core.index,
-                    what: "epoll_wait",
-                    source,
-                });
-            }
-        };
+        let n = io
+            .epoll
+            .wait_until(&mut events, core.next_deadline(), now)
+            .map_err(|source| RuntimeError::CoreFailed {
+                core: core.index,
+                what: "epoll_wait",
+                source,
+            })?;
         now = Instant::now();
         if n > 0 {
             core.counters.batches += 1;
@@ -212,7 +199,7 @@ impl Driver for PortableIo {
 
     fn watch(&mut self, fd: RawFd, token: Token) -> io::Result<()> {
         let events = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET;
-        self.epoll.add(fd, events as u32, token)
+        self.epoll.add(fd, events as u32, token.encode())
     }
 
     fn unwatch(&mut self, _fd: RawFd, _token: Token) {
@@ -220,149 +207,63 @@ impl Driver for PortableIo {
     }
 }
 
-struct Epoll(OwnedFd);
-
-impl Epoll {
-    fn new() -> io::Result<Epoll> {
-        // SAFETY: plain syscall; the descriptor is owned below.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh descriptor nobody else owns.
-        Ok(Epoll(unsafe { OwnedFd::from_raw_fd(fd) }))
-    }
-
-    fn add(&self, fd: RawFd, events: u32, token: Token) -> io::Result<()> {
-        let mut ev = libc::epoll_event {
-            events,
-            u64: token.encode(),
-        };
-        // SAFETY: `ev` is a live epoll_event the kernel only reads.
-        let rc = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-
-    fn wait(&self, events: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
-        let max = events.len().min(i32::MAX as usize) as i32;
-        // SAFETY: the kernel writes at most `max` entries into `events`,
-        // a live, writable slice of that many epoll_event values.
-        let n =
-            unsafe { libc::epoll_wait(self.0.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms) };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
-    }
-}
-
 /// Preallocated `recvmmsg` state: `capacity` datagram buffers of
-/// `slot` bytes, their iovecs, source addresses and headers. The headers
-/// point into the other buffers, which are never resized after
-/// construction (their heap memory does not move even when the struct
-/// does).
+/// `slot` bytes and their headers.
 struct RecvBatch {
     slot: usize,
     data: Box<[u8]>,
-    iovs: Box<[libc::iovec]>,
-    names: Box<[libc::sockaddr_storage]>,
-    msgs: Box<[libc::mmsghdr]>,
+    msgs: MmsgBatch,
 }
 
 impl RecvBatch {
     fn new(capacity: usize, slot: usize) -> RecvBatch {
-        let mut batch = RecvBatch {
+        RecvBatch {
             slot,
             data: vec![0u8; capacity * slot].into_boxed_slice(),
-            iovs: (0..capacity)
-                .map(|_| libc::iovec {
-                    iov_base: std::ptr::null_mut(),
-                    iov_len: 0,
-                })
-                .collect(),
-            names: (0..capacity).map(|_| net::empty_storage()).collect(),
-            // SAFETY: mmsghdr is plain old data; all-zero is valid.
-            msgs: (0..capacity).map(|_| unsafe { mem::zeroed() }).collect(),
-        };
-        let base = batch.data.as_mut_ptr();
-        for i in 0..capacity {
-            // SAFETY: i * slot + slot <= capacity * slot = data.len(), so
-            // the pointer stays inside `data`.
-            batch.iovs[i].iov_base = unsafe { base.add(i * slot) }.cast();
-            batch.iovs[i].iov_len = slot;
-            let hdr = &mut batch.msgs[i].msg_hdr;
-            hdr.msg_iov = &mut batch.iovs[i];
-            hdr.msg_iovlen = 1;
-            hdr.msg_name = (&mut batch.names[i] as *mut libc::sockaddr_storage).cast();
+            msgs: MmsgBatch::new(capacity),
         }
-        batch
     }
 
     fn capacity(&self) -> usize {
-        self.msgs.len()
+        self.msgs.capacity()
     }
 
     /// One `recvmmsg` on `fd`: how many datagrams arrived.
     fn receive(&mut self, fd: RawFd) -> io::Result<usize> {
-        for m in self.msgs.iter_mut() {
-            m.msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as u32;
-            m.msg_hdr.msg_flags = 0;
-            m.msg_len = 0;
+        let base = self.data.as_mut_ptr();
+        for k in 0..self.capacity() {
+            // k * slot + slot <= capacity * slot = data.len(): inside `data`.
+            self.msgs
+                .prepare_recv(k, base.wrapping_add(k * self.slot), self.slot);
         }
-        // SAFETY: every header points at this struct's own iovec, name and
-        // data buffers, which live as long as `self` and never move or
-        // resize (boxed slices); the kernel writes at most `slot` bytes per
-        // iovec and `msg_namelen` bytes per name. No Rust reference to
-        // those buffers is alive during the call.
-        let n = unsafe {
-            libc::recvmmsg(
-                fd,
-                self.msgs.as_mut_ptr(),
-                self.msgs.len() as u32,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
+        // SAFETY: every header was just pointed at its own `slot` bytes of
+        // `data`, a boxed slice owned by `self` that is not otherwise
+        // referenced during the call.
+        unsafe { self.msgs.recv(fd, self.capacity()) }
     }
 
     /// Datagram `k` of the last receive and its source; None when it was
     /// truncated (longer than `max_message`) or has no IP source.
     fn datagram(&self, k: usize) -> Option<(&[u8], SocketAddr)> {
-        let m = self.msgs.get(k)?;
-        if m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+        if self.msgs.truncated(k) {
             return None;
         }
-        let from = net::read_sockaddr(net::storage_bytes(
-            self.names.get(k)?,
-            m.msg_hdr.msg_namelen,
-        ))?;
+        let from = self.msgs.source(k)?;
         let start = k * self.slot;
-        let len = (m.msg_len as usize).min(self.slot);
+        let len = self.msgs.transferred(k).min(self.slot);
         Some((self.data.get(start..start + len)?, from))
     }
 }
 
 /// Transmits waiting for `sendmmsg`: reused buffers, their socket and
-/// destination; the kernel headers are rebuilt at each flush.
+/// destination; the headers are pointed at them at each flush.
 struct SendBatch {
     fds: Vec<RawFd>,
     bufs: Vec<Vec<u8>>,
     sockets: Vec<usize>,
     dests: Vec<SocketAddr>,
     len: usize,
-    iovs: Vec<libc::iovec>,
-    names: Vec<libc::sockaddr_storage>,
-    msgs: Vec<libc::mmsghdr>,
+    msgs: MmsgBatch,
     /// Destinations ICMP errors were read for while sending.
     failed: Vec<SocketAddr>,
 }
@@ -376,10 +277,7 @@ impl SendBatch {
             sockets: vec![0; capacity],
             dests: vec![unspecified; capacity],
             len: 0,
-            iovs: Vec::with_capacity(capacity),
-            names: (0..capacity).map(|_| net::empty_storage()).collect(),
-            // SAFETY: mmsghdr is plain old data; all-zero is valid.
-            msgs: (0..capacity).map(|_| unsafe { mem::zeroed() }).collect(),
+            msgs: MmsgBatch::new(capacity),
             failed: Vec::new(),
         }
     }
@@ -409,33 +307,19 @@ impl SendBatch {
             return;
         }
         for socket in 0..self.fds.len() {
-            self.iovs.clear();
+            let mut count = 0;
             for slot in 0..self.len {
                 if self.sockets[slot] != socket {
                     continue;
                 }
                 let buf = &self.bufs[slot];
-                self.iovs.push(libc::iovec {
-                    iov_base: buf.as_ptr() as *mut libc::c_void,
-                    iov_len: buf.len(),
-                });
-                let k = self.iovs.len() - 1;
-                let namelen = write_sockaddr(self.dests[slot], &mut self.names[k]);
-                let hdr = &mut self.msgs[k].msg_hdr;
-                hdr.msg_name = (&mut self.names[k] as *mut libc::sockaddr_storage).cast();
-                hdr.msg_namelen = namelen;
-                hdr.msg_iovlen = 1;
+                self.msgs
+                    .prepare_send(count, buf.as_ptr(), buf.len(), self.dests[slot]);
+                count += 1;
             }
-            let count = self.iovs.len();
-            if count == 0 {
-                continue;
+            if count > 0 {
+                self.send_all(self.fds[socket], count, counters);
             }
-            // `iovs` does not grow past its capacity, so these addresses
-            // are stable until the next flush.
-            for k in 0..count {
-                self.msgs[k].msg_hdr.msg_iov = &mut self.iovs[k];
-            }
-            self.send_all(self.fds[socket], count, counters);
         }
         self.len = 0;
     }
@@ -445,29 +329,21 @@ impl SendBatch {
         let mut retried = false;
         while sent < count {
             counters.syscalls += 1;
-            // SAFETY: msgs[sent..count] are headers built by `flush` just
-            // now; they point at `names`, `iovs` and the `bufs` payloads,
-            // all alive and unmodified until this call returns. The kernel
-            // only reads them (and writes msg_len).
-            let r = unsafe {
-                libc::sendmmsg(
-                    fd,
-                    self.msgs.as_mut_ptr().add(sent),
-                    (count - sent) as u32,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if r > 0 {
-                let r = r as usize;
-                for m in &self.msgs[sent..sent + r] {
-                    counters.tx_messages += 1;
-                    counters.tx_bytes += u64::from(m.msg_len);
+            // SAFETY: headers 0..count were pointed by `flush` just now at
+            // `bufs` payloads, which stay alive and unmodified until this
+            // returns.
+            let err = match unsafe { self.msgs.send(fd, sent..count) } {
+                Ok(r) => {
+                    for k in sent..sent + r {
+                        counters.tx_messages += 1;
+                        counters.tx_bytes += self.msgs.transferred(k) as u64;
+                    }
+                    sent += r;
+                    retried = false;
+                    continue;
                 }
-                sent += r;
-                retried = false;
-                continue;
-            }
-            let err = io::Error::last_os_error();
+                Err(err) => err,
+            };
             match err.raw_os_error() {
                 Some(libc::EINTR) => {}
                 Some(libc::EAGAIN) => {

@@ -14,15 +14,15 @@ use super::core::{MediaCore, MediaToken, PortIo};
 use super::runtime::MediaCoreParts;
 use super::{DatagramAction, DatagramService};
 use crate::cores::Ready;
+use crate::epoll::Epoll;
 use crate::error::RuntimeError;
-use crate::net::{self, write_sockaddr};
+use crate::mmsg::MmsgBatch;
 use std::io;
 use std::mem;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
 use std::time::Instant;
 
-const MAX_SLEEP_MS: i32 = 1000;
 /// recvmmsg batches per readable socket per wake-up.
 const MAX_BATCHES_PER_WAKE: usize = 4;
 /// Most messages per sendmmsg (UIO_MAXIOV).
@@ -51,20 +51,15 @@ pub(crate) fn run<S: DatagramService>(
     let mut io = PortableIo {
         epoll,
         pool: Pool::new(count, config.buffer_size),
-        rx: RecvBatch::new(batch),
+        rx: RecvBatch {
+            bufs: Vec::with_capacity(batch),
+            msgs: MmsgBatch::new(batch),
+        },
         max_payload: config.buffer_size - config.trailer_room,
         scratch: Vec::with_capacity(config.buffer_size),
         out: Vec::with_capacity(count),
         seq: 0,
-        iovs: (0..count)
-            .map(|_| libc::iovec {
-                iov_base: std::ptr::null_mut(),
-                iov_len: 0,
-            })
-            .collect(),
-        names: (0..count).map(|_| net::empty_storage()).collect(),
-        // SAFETY: mmsghdr is plain old data; all-zero is valid.
-        msgs: (0..count).map(|_| unsafe { mem::zeroed() }).collect(),
+        tx: MmsgBatch::new(count),
     };
     let mut core = MediaCore::new(
         make_service(),
@@ -88,26 +83,15 @@ pub(crate) fn run<S: DatagramService>(
         io.flush(&mut core);
         core.publish();
 
-        let timeout = match core.service.poll_timeout() {
-            None => MAX_SLEEP_MS,
-            Some(t) => {
-                // Round up: waking before the deadline only loops again.
-                let ms = t.saturating_duration_since(now).as_micros().div_ceil(1000);
-                ms.min(MAX_SLEEP_MS as u128) as i32
-            }
-        };
         core.counters.syscalls += 1;
-        let n = match io.epoll.wait(&mut events, timeout) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
-            Err(source) => {
-                return Err(RuntimeError::CoreFailed {
-                    core: core.index,
-                    what: "epoll_wait",
-                    source,
-                });
-            }
-        };
+        let n = io
+            .epoll
+            .wait_until(&mut events, core.service.poll_timeout(), now)
+            .map_err(|source| RuntimeError::CoreFailed {
+                core: core.index,
+                what: "epoll_wait",
+                source,
+            })?;
         now = Instant::now();
         if n > 0 {
             core.counters.batches += 1;
@@ -170,33 +154,15 @@ impl Pool {
     }
 }
 
-/// `recvmmsg` headers; their iovecs point at the pool buffers taken for
-/// the call (`bufs`).
+/// `recvmmsg` headers and the pool buffers taken for the call (`bufs`).
 struct RecvBatch {
     bufs: Vec<u32>,
-    iovs: Box<[libc::iovec]>,
-    names: Box<[libc::sockaddr_storage]>,
-    msgs: Box<[libc::mmsghdr]>,
+    msgs: MmsgBatch,
 }
 
 impl RecvBatch {
-    fn new(capacity: usize) -> RecvBatch {
-        RecvBatch {
-            bufs: Vec::with_capacity(capacity),
-            iovs: (0..capacity)
-                .map(|_| libc::iovec {
-                    iov_base: std::ptr::null_mut(),
-                    iov_len: 0,
-                })
-                .collect(),
-            names: (0..capacity).map(|_| net::empty_storage()).collect(),
-            // SAFETY: mmsghdr is plain old data; all-zero is valid.
-            msgs: (0..capacity).map(|_| unsafe { mem::zeroed() }).collect(),
-        }
-    }
-
     fn capacity(&self) -> usize {
-        self.msgs.len()
+        self.msgs.capacity()
     }
 }
 
@@ -213,9 +179,7 @@ struct PortableIo {
     out: Vec<Outgoing>,
     seq: u32,
     /// sendmmsg headers, one per pool buffer.
-    iovs: Box<[libc::iovec]>,
-    names: Box<[libc::sockaddr_storage]>,
-    msgs: Box<[libc::mmsghdr]>,
+    tx: MmsgBatch,
 }
 
 impl PortIo for PortableIo {
@@ -260,20 +224,13 @@ impl PortableIo {
                 self.rx.bufs.push(b);
                 let start = b as usize * self.pool.size;
                 let base = self.pool.data[start..start + self.pool.size].as_mut_ptr();
-                self.rx.iovs[k] = libc::iovec {
-                    iov_base: base.cast(),
-                    iov_len: self.pool.size,
-                };
-                let m = &mut self.rx.msgs[k];
-                m.msg_hdr.msg_iov = &mut self.rx.iovs[k];
-                m.msg_hdr.msg_iovlen = 1;
-                m.msg_hdr.msg_name = (&mut self.rx.names[k] as *mut libc::sockaddr_storage).cast();
-                m.msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as u32;
-                m.msg_hdr.msg_flags = 0;
-                m.msg_len = 0;
+                self.rx.msgs.prepare_recv(k, base, self.pool.size);
             }
             core.counters.syscalls += 1;
-            let got = match recvmmsg(fd, &mut self.rx.msgs[..n]) {
+            // SAFETY: headers 0..n were just pointed at distinct pool
+            // buffers taken off the free list (nothing else refers to
+            // them until they are handed to the service below).
+            let got = match unsafe { self.rx.msgs.recv(fd, n) } {
                 Ok(got) => got,
                 Err(e) => {
                     self.pool.free.extend_from_slice(&self.rx.bufs);
@@ -294,17 +251,13 @@ impl PortableIo {
                     self.pool.free.push(b);
                     continue;
                 }
-                let m = &self.rx.msgs[k];
-                let len = m.msg_len as usize;
-                if m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || len > self.max_payload {
+                let len = self.rx.msgs.transferred(k);
+                if self.rx.msgs.truncated(k) || len > self.max_payload {
                     core.counters.truncated += 1;
                     self.pool.free.push(b);
                     continue;
                 }
-                let Some(src) = net::read_sockaddr(net::storage_bytes(
-                    &self.rx.names[k],
-                    m.msg_hdr.msg_namelen,
-                )) else {
+                let Some(src) = self.rx.msgs.source(k) else {
                     core.counters.errors += 1;
                     self.pool.free.push(b);
                     continue;
@@ -401,22 +354,10 @@ impl PortableIo {
         let size = self.pool.size;
         let base = self.pool.data.as_mut_ptr();
         for (k, o) in self.out.iter().enumerate() {
-            // SAFETY: o.buf < count, so the buffer lies inside the pool's
-            // data (count * size bytes); only the address is computed.
-            let ptr = unsafe { base.add(o.buf as usize * size) };
-            self.iovs[k] = libc::iovec {
-                iov_base: ptr.cast(),
-                iov_len: o.len as usize,
-            };
-            let namelen = write_sockaddr(o.to, &mut self.names[k]);
-            let hdr = &mut self.msgs[k].msg_hdr;
-            hdr.msg_name = (&mut self.names[k] as *mut libc::sockaddr_storage).cast();
-            hdr.msg_namelen = namelen;
-            hdr.msg_iov = &mut self.iovs[k];
-            hdr.msg_iovlen = 1;
-            hdr.msg_control = std::ptr::null_mut();
-            hdr.msg_controllen = 0;
-            hdr.msg_flags = 0;
+            // o.buf < count, so the buffer lies inside the pool's data
+            // (count * size bytes).
+            let ptr = base.wrapping_add(o.buf as usize * size);
+            self.tx.prepare_send(k, ptr, o.len as usize, o.to);
         }
         let total = self.out.len();
         let mut i = 0;
@@ -450,32 +391,27 @@ impl PortableIo {
         while at < end {
             let count = (end - at).min(MAX_SENDMMSG);
             core.counters.syscalls += 1;
-            // SAFETY: msgs[at..at + count] were built by `flush` just now;
-            // they point at `names`, `iovs` and pool buffers, all alive and
-            // unmodified until this call returns. The kernel reads them
-            // and writes only msg_len.
-            let r = unsafe {
-                libc::sendmmsg(
-                    fd,
-                    self.msgs.as_mut_ptr().add(at),
-                    count as u32,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if r > 0 {
-                for k in at..at + r as usize {
-                    let bytes = u64::from(self.msgs[k].msg_len);
-                    if self.out[k].transmit {
-                        core.counters.transmitted += 1;
-                    } else {
-                        core.counters.forwarded += 1;
-                        core.counters.forwarded_bytes += bytes;
+            // SAFETY: headers at..at + count were pointed by `flush` just
+            // now at pool buffers that stay alive and unmodified until
+            // this returns.
+            let err = match unsafe { self.tx.send(fd, at..at + count) } {
+                Ok(r) => {
+                    for k in at..at + r {
+                        if self.out[k].transmit {
+                            core.counters.transmitted += 1;
+                        } else {
+                            core.counters.forwarded += 1;
+                            core.counters.forwarded_bytes += self.tx.transferred(k) as u64;
+                        }
                     }
+                    at += r;
+                    continue;
                 }
-                at += r as usize;
-                continue;
-            }
-            let err = io::Error::last_os_error();
+                Err(err) => err,
+            };
+            // Unlike the SIP backend, no ICMP retry: media sockets do not
+            // ask for IP_RECVERR (a dead peer is found by the relay's media
+            // timeout), so an error here is about this one datagram.
             match err.raw_os_error() {
                 Some(libc::EINTR) => {}
                 Some(libc::EAGAIN) => {
@@ -490,65 +426,6 @@ impl PortableIo {
                     at += 1;
                 }
             }
-        }
-    }
-}
-
-fn recvmmsg(fd: RawFd, msgs: &mut [libc::mmsghdr]) -> io::Result<usize> {
-    // SAFETY: every header points at an iovec, name and pool buffer set
-    // up by `receive` for this call, alive and not otherwise referenced
-    // until it returns; the kernel writes at most iov_len bytes per
-    // buffer and msg_namelen bytes per name.
-    let n = unsafe {
-        libc::recvmmsg(
-            fd,
-            msgs.as_mut_ptr(),
-            msgs.len() as u32,
-            libc::MSG_DONTWAIT,
-            std::ptr::null_mut(),
-        )
-    };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
-}
-
-struct Epoll(OwnedFd);
-
-impl Epoll {
-    fn new() -> io::Result<Epoll> {
-        // SAFETY: plain syscall; the descriptor is owned below.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh descriptor nobody else owns.
-        Ok(Epoll(unsafe { OwnedFd::from_raw_fd(fd) }))
-    }
-
-    fn add(&self, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
-        let mut ev = libc::epoll_event { events, u64: data };
-        // SAFETY: `ev` is a live epoll_event the kernel only reads.
-        let rc = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-
-    fn wait(&self, events: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
-        let max = events.len().min(i32::MAX as usize) as i32;
-        // SAFETY: the kernel writes at most `max` entries into `events`,
-        // a live, writable slice of that many epoll_event values.
-        let n =
-            unsafe { libc::epoll_wait(self.0.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms) };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
         }
     }
 }
