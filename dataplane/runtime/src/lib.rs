@@ -118,6 +118,7 @@ pub mod media;
 mod mmsg;
 mod net;
 mod portable;
+mod ring;
 mod runtime;
 mod shared;
 mod stats;

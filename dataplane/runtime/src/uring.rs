@@ -15,58 +15,25 @@
 //! `msghdr`, `iovec`, address — boxed, never moved) is reusable as soon as
 //! its completion is reaped.
 //!
-//! Buffer lifetimes: the buffer ring and its buffers are `mmap`ed by
-//! [`ProvidedBuffers`], which is created before the ring and dropped
-//! after it; at shutdown every in-flight request is cancelled and the
-//! cancellation awaited before anything is freed, and if that cannot be
-//! confirmed (or the thread is panicking) the mappings are leaked rather
-//! than unmapped under the kernel's feet.
+//! The ring, its provided buffers and the SQE plumbing are
+//! [`crate::ring`]'s, shared with the media backend.
 
 use crate::Service;
 use crate::core_thread::{CoreParts, CoreThread, Driver};
 use crate::cores::Ready;
 use crate::error::RuntimeError;
-use crate::net::{SOCKADDR_MAX, drain_error_queue, is_icmp_errno, read_sockaddr, write_sockaddr};
+use crate::net::{SOCKADDR_MAX, drain_error_queue, is_icmp_errno, read_sockaddr};
+use crate::ring::{self, Cqe, RECVMSG_OUT, Ring, RingSpec, SendHeader};
 use crate::stats::CoreCounters;
 use crate::token::Token;
-use io_uring::types::{CancelBuilder, Fd, RecvMsgOut, SubmitArgs, Timespec};
-use io_uring::{IoUring, cqueue, opcode, squeue};
 use std::io;
-use std::mem;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 /// Buffer group id of the core's provided-buffer ring.
 const BUFFER_GROUP: u16 = 1;
-/// Bytes io_uring puts before the name in a multishot RecvMsg buffer
-/// (`struct io_uring_recvmsg_out`: four u32).
-const RECVMSG_OUT: usize = 16;
-/// Longest sleep without a deadline.
-const MAX_SLEEP: Duration = Duration::from_secs(1);
 const SQ_ENTRIES: u32 = 512;
-
-fn build_ring(cq_entries: u32) -> io::Result<IoUring> {
-    let mut builder = IoUring::builder();
-    builder
-        .setup_cqsize(cq_entries)
-        .setup_submit_all()
-        .setup_single_issuer()
-        .setup_defer_taskrun();
-    match builder.build(SQ_ENTRIES) {
-        Ok(ring) => Ok(ring),
-        Err(e) => {
-            tracing::debug!(error = %e, "io_uring DEFER_TASKRUN refused, trying COOP_TASKRUN");
-            let mut builder = IoUring::builder();
-            builder
-                .setup_cqsize(cq_entries)
-                .setup_submit_all()
-                .setup_coop_taskrun();
-            builder.build(SQ_ENTRIES)
-        }
-    }
-}
 
 pub(crate) fn run<S: Service>(
     parts: CoreParts,
@@ -76,54 +43,23 @@ pub(crate) fn run<S: Service>(
     let batch = parts.limits.recv_batch;
     let entries = (batch * 8).next_power_of_two().clamp(64, 4096);
     let buf_size = (RECVMSG_OUT + SOCKADDR_MAX + parts.limits.max_datagram).next_multiple_of(64);
-    // Declared before `io` (which owns the ring) so that it is dropped
-    // after the ring.
-    let mut buffers =
-        ProvidedBuffers::new(entries as u16, buf_size).map_err(|source| RuntimeError::Setup {
-            what: "mmap of receive buffers",
-            source,
-        })?;
-    let ring = build_ring((entries as u32 * 4).max(4096)).map_err(|source| {
-        RuntimeError::IoUringUnavailable {
-            what: "io_uring_setup",
-            source,
-        }
+    let ring = Ring::new(&RingSpec {
+        sq_entries: SQ_ENTRIES,
+        cq_entries: (entries as u32 * 4).max(4096),
+        buffers: entries as u16,
+        buffer_size: buf_size,
+        fill: buf_size,
+        group: BUFFER_GROUP,
+        mmap_what: "mmap of receive buffers",
     })?;
-    // SAFETY: the ring memory (`entries` BufRing entries, page-aligned)
-    // belongs to `buffers`, which outlives the ring (see above) and is
-    // leaked when the kernel might still use it.
-    unsafe {
-        ring.submitter().register_buf_ring_with_flags(
-            buffers.ring_addr(),
-            entries as u16,
-            BUFFER_GROUP,
-            0,
-        )
-    }
-    .map_err(|source| RuntimeError::IoUringUnavailable {
-        what: "provided buffer ring (kernel 5.19+)",
-        source,
-    })?;
-    if !ring.params().is_feature_ext_arg() {
-        return Err(RuntimeError::IoUringUnavailable {
-            what: "IORING_FEAT_EXT_ARG (kernel 5.11+)",
-            source: io::Error::from(io::ErrorKind::Unsupported),
-        });
-    }
-
-    // SAFETY: msghdr is plain old data; all-zero is a valid empty header.
-    let mut recv_hdr: Box<libc::msghdr> = Box::new(unsafe { mem::zeroed() });
-    recv_hdr.msg_namelen = SOCKADDR_MAX as u32;
     let mut io = UringIo {
         ring,
-        recv_hdr,
         fds: parts.udp.iter().map(|e| e.socket.as_raw_fd()).collect(),
         slots: Vec::new(),
         free: Vec::new(),
         current: None,
         in_flight_sends: 0,
         failed: Vec::new(),
-        extra_syscalls: 0,
     };
     let wake_fd = parts.shared.cores.get(parts.index).map(|c| c.wake.fd());
     let listener_fds: Vec<RawFd> = parts.listeners.iter().map(|l| l.as_raw_fd()).collect();
@@ -132,10 +68,11 @@ pub(crate) fn run<S: Service>(
         io.arm_recv(i);
     }
     if let Some(fd) = wake_fd {
-        io.arm_poll(fd, Token::Wake, pollin);
+        io.ring.arm_poll(fd, Token::Wake.encode(), pollin);
     }
     for (i, &fd) in listener_fds.iter().enumerate() {
-        io.arm_poll(fd, Token::Listener(i as u32), pollin);
+        io.ring
+            .arm_poll(fd, Token::Listener(i as u32).encode(), pollin);
     }
     // Submit the arming now: an unsupported multishot RecvMsg fails at
     // once, before the core reports itself running.
@@ -145,12 +82,8 @@ pub(crate) fn run<S: Service>(
             what: "io_uring_enter",
             source,
         })?;
-    let mut cqes: Vec<(u64, i32, u32)> = Vec::with_capacity(4096);
-    cqes.extend(
-        io.ring
-            .completion()
-            .map(|e| (e.user_data(), e.result(), e.flags())),
-    );
+    let mut cqes: Vec<Cqe> = Vec::with_capacity(4096);
+    io.ring.reap(&mut cqes);
     if cqes.iter().any(|&(data, res, _)| {
         matches!(Token::decode(data), Some(Token::Recv(_))) && res == -libc::EINVAL
     }) {
@@ -172,7 +105,7 @@ pub(crate) fn run<S: Service>(
         }
         let mut since_drain = 0;
         for &(data, res, flags) in &cqes {
-            let more = cqueue::more(flags);
+            let more = ring::more(flags);
             match Token::decode(data) {
                 Some(Token::Recv(i)) => {
                     let i = i as usize;
@@ -192,14 +125,11 @@ pub(crate) fn run<S: Service>(
                         }
                         continue;
                     }
-                    let Some(bid) = cqueue::buffer_select(flags) else {
+                    let Some(bid) = ring::buffer_id(flags) else {
                         core.counters.errors += 1;
                         continue;
                     };
-                    match buffers
-                        .get(bid, res as usize)
-                        .and_then(|b| RecvMsgOut::parse(b, &io.recv_hdr).ok())
-                    {
+                    match io.ring.received(bid, res) {
                         Some(msg)
                             if !msg.is_payload_truncated() && !msg.is_name_data_truncated() =>
                         {
@@ -210,7 +140,7 @@ pub(crate) fn run<S: Service>(
                         }
                         _ => core.counters.errors += 1,
                     }
-                    buffers.recycle(bid);
+                    io.ring.buffers.recycle(bid);
                     since_drain += 1;
                     if since_drain >= batch {
                         core.drain(&mut io, now);
@@ -220,7 +150,7 @@ pub(crate) fn run<S: Service>(
                 Some(Token::Send(slot)) => io.complete_send(slot, res, &mut core.counters),
                 Some(Token::Wake) => {
                     if !more && let Some(fd) = wake_fd {
-                        io.arm_poll(fd, Token::Wake, pollin);
+                        io.ring.arm_poll(fd, Token::Wake.encode(), pollin);
                     }
                     if res >= 0 {
                         core.on_wake(&mut io, now);
@@ -228,7 +158,7 @@ pub(crate) fn run<S: Service>(
                 }
                 Some(Token::Listener(i)) => {
                     if !more && let Some(&fd) = listener_fds.get(i as usize) {
-                        io.arm_poll(fd, Token::Listener(i), pollin);
+                        io.ring.arm_poll(fd, Token::Listener(i).encode(), pollin);
                     }
                     if res >= 0 {
                         core.on_accept(i as usize, &mut io, now);
@@ -271,41 +201,20 @@ pub(crate) fn run<S: Service>(
                 *armed = true;
             }
         }
-        buffers.publish();
-        core.counters.syscalls += mem::take(&mut io.extra_syscalls) + 1;
+        io.ring.buffers.publish();
+        core.counters.syscalls += io.ring.take_extra_syscalls() + 1;
         core.publish();
 
-        let wait = core
-            .next_deadline()
-            .map_or(MAX_SLEEP, |t| t.saturating_duration_since(now))
-            .min(MAX_SLEEP);
-        let timespec = Timespec::new()
-            .sec(wait.as_secs())
-            .nsec(wait.subsec_nanos());
-        let args = SubmitArgs::new().timespec(&timespec);
         let want = io.in_flight_sends as usize + 1;
-        match io.ring.submitter().submit_with_args(want, &args) {
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
-                ) => {}
-            Err(source) => {
-                return Err(RuntimeError::CoreFailed {
-                    core: core.index,
-                    what: "io_uring_enter",
-                    source,
-                });
-            }
-        }
+        io.ring
+            .enter(want, core.next_deadline(), now)
+            .map_err(|source| RuntimeError::CoreFailed {
+                core: core.index,
+                what: "io_uring_enter",
+                source,
+            })?;
         now = Instant::now();
-        cqes.clear();
-        cqes.extend(
-            io.ring
-                .completion()
-                .map(|e| (e.user_data(), e.result(), e.flags())),
-        );
+        io.ring.reap(&mut cqes);
     }
     core.close_all(&mut io);
     if !io.cancel_everything() {
@@ -313,31 +222,26 @@ pub(crate) fn run<S: Service>(
             core = core.index,
             "io_uring cancellation not confirmed: leaking the receive buffers"
         );
-        buffers.leak();
+        io.ring.buffers.leak();
     }
+    // The ring and its buffers go before the sockets (in `core`) close.
     drop(io);
-    drop(buffers);
     Ok(())
 }
 
-/// A send slot: everything a `SendMsg` SQE points at, boxed so it never
+/// A send slot: the payload and its `SendMsg` header, boxed so it never
 /// moves while the request is in flight.
 struct SendSlot {
     buf: Vec<u8>,
-    name: libc::sockaddr_storage,
-    iov: libc::iovec,
-    msg: libc::msghdr,
+    header: SendHeader,
     socket: usize,
     dest: SocketAddr,
     retried: bool,
 }
 
-/// The ring and the send slots. Field order matters: the ring is dropped
-/// first, before the memory its requests point at.
+/// The ring and the send slots.
 struct UringIo {
-    ring: IoUring,
-    /// Template for multishot RecvMsg (name length, no control data).
-    recv_hdr: Box<libc::msghdr>,
+    ring: Ring,
     /// UDP socket descriptors, by socket index.
     fds: Vec<RawFd>,
     /// Boxed: an in-flight request points into its slot, which must not
@@ -351,53 +255,16 @@ struct UringIo {
     in_flight_sends: u32,
     /// Destinations ICMP errors were read for while sending.
     failed: Vec<SocketAddr>,
-    /// Enters made to make room in a full submission queue.
-    extra_syscalls: u64,
 }
 
 impl UringIo {
-    /// Push an SQE, submitting to make room when the queue is full.
-    /// False when it could not be queued.
-    ///
-    /// Callers guarantee every pointer in `entry` stays valid until its
-    /// completion is reaped.
-    fn push(&mut self, entry: &squeue::Entry) -> bool {
-        for _ in 0..4 {
-            // SAFETY: the entry's pointers outlive the request (callers'
-            // guarantee, see each call site).
-            if unsafe { self.ring.submission().push(entry) }.is_ok() {
-                return true;
-            }
-            self.extra_syscalls += 1;
-            if let Err(e) = self.ring.submit() {
-                tracing::debug!(error = %e, "io_uring submit to make room failed");
-            }
-        }
-        false
-    }
-
     fn arm_recv(&mut self, socket: usize) {
         let Some(&fd) = self.fds.get(socket) else {
             return;
         };
-        // The header is boxed in `self` and outlives the ring; the kernel
-        // copies it when the request is prepared. Buffers come from the
-        // provided ring.
-        let entry = opcode::RecvMsgMulti::new(Fd(fd), &*self.recv_hdr, BUFFER_GROUP)
-            .build()
-            .user_data(Token::Recv(socket as u32).encode());
-        if !self.push(&entry) {
+        if !self.ring.arm_recv(fd, Token::Recv(socket as u32).encode()) {
             tracing::warn!(socket, "cannot arm multishot RecvMsg");
         }
-    }
-
-    fn arm_poll(&mut self, fd: RawFd, token: Token, mask: u32) -> bool {
-        // A poll request points at nothing but the descriptor.
-        let entry = opcode::PollAdd::new(Fd(fd), mask)
-            .multi(true)
-            .build()
-            .user_data(token.encode());
-        self.push(&entry)
     }
 
     /// Queue slot `s` (buffer filled, socket and destination set).
@@ -411,26 +278,13 @@ impl UringIo {
             return;
         };
         let slot = &mut **slot;
-        let namelen = write_sockaddr(slot.dest, &mut slot.name);
-        slot.iov = libc::iovec {
-            iov_base: slot.buf.as_mut_ptr().cast(),
-            iov_len: slot.buf.len(),
-        };
-        // SAFETY: msghdr is plain old data; all-zero is valid.
-        slot.msg = unsafe { mem::zeroed() };
-        slot.msg.msg_name = (&mut slot.name as *mut libc::sockaddr_storage).cast();
-        slot.msg.msg_namelen = namelen;
-        slot.msg.msg_iov = &mut slot.iov;
-        slot.msg.msg_iovlen = 1;
+        slot.header
+            .prepare(slot.buf.as_mut_ptr(), slot.buf.len(), slot.dest);
         // The slot is boxed (its address is stable), out of the free list
         // and not handed out again until this request's completion is
-        // reaped (`complete_send`), so msg, iov, name and buf stay valid
-        // and unmodified while the kernel uses them.
-        let entry = opcode::SendMsg::new(Fd(fd), &slot.msg)
-            .flags(libc::MSG_DONTWAIT as u32)
-            .build()
-            .user_data(Token::Send(s).encode());
-        if self.push(&entry) {
+        // reaped (`complete_send`), so header, iovec, name and buf stay
+        // valid and unmodified while the kernel uses them.
+        if self.ring.send(fd, &slot.header, Token::Send(s).encode()) {
             self.in_flight_sends += 1;
         } else {
             counters.dropped += 1;
@@ -471,30 +325,25 @@ impl UringIo {
 
     /// Cancel every in-flight request and wait for the cancellation;
     /// true when it was confirmed.
+    ///
+    /// Unlike the media backend, this does not track each request's end:
+    /// the SIP core's requests are few and owned by the ring, so the
+    /// cancellation's own completion plus one more pass (for the
+    /// cancelled requests' deferred completions) is taken as the end.
     fn cancel_everything(&mut self) -> bool {
-        let entry = opcode::AsyncCancel2::new(CancelBuilder::any())
-            .build()
-            .user_data(Token::Cancel.encode());
-        if !self.push(&entry) {
+        if !self.ring.cancel_all(Token::Cancel.encode()) {
             return false;
         }
-        let mut confirmed = false;
+        let mut cqes = Vec::new();
         for _ in 0..10 {
-            let timespec = Timespec::new().nsec(100_000_000);
-            let args = SubmitArgs::new().timespec(&timespec);
-            let _ = self.ring.submitter().submit_with_args(1, &args);
-            for e in self.ring.completion() {
-                if Token::decode(e.user_data()) == Some(Token::Cancel) {
-                    confirmed = true;
-                }
-            }
-            if confirmed {
-                // One more pass runs the cancelled requests' deferred
-                // completions.
-                let timespec = Timespec::new().nsec(10_000_000);
-                let args = SubmitArgs::new().timespec(&timespec);
-                let _ = self.ring.submitter().submit_with_args(1, &args);
-                self.ring.completion().for_each(drop);
+            let _ = self.ring.wait(1, Duration::from_millis(100));
+            self.ring.reap(&mut cqes);
+            if cqes
+                .iter()
+                .any(|&(data, _, _)| Token::decode(data) == Some(Token::Cancel))
+            {
+                let _ = self.ring.wait(1, Duration::from_millis(10));
+                self.ring.reap(&mut cqes);
                 return true;
             }
         }
@@ -512,13 +361,7 @@ impl Driver for UringIo {
                     None => {
                         self.slots.push(Box::new(SendSlot {
                             buf: Vec::with_capacity(2048),
-                            name: crate::net::empty_storage(),
-                            iov: libc::iovec {
-                                iov_base: std::ptr::null_mut(),
-                                iov_len: 0,
-                            },
-                            // SAFETY: msghdr is plain old data; zero is valid.
-                            msg: unsafe { mem::zeroed() },
+                            header: SendHeader::new(),
                             socket: 0,
                             dest: SocketAddr::from(([0, 0, 0, 0], 0)),
                             retried: false,
@@ -551,7 +394,7 @@ impl Driver for UringIo {
 
     fn watch(&mut self, fd: RawFd, token: Token) -> io::Result<()> {
         let mask = (libc::POLLIN | libc::POLLOUT | libc::POLLRDHUP) as u32;
-        if self.arm_poll(fd, token, mask) {
+        if self.ring.arm_poll(fd, token.encode(), mask) {
             Ok(())
         } else {
             Err(io::Error::other("io_uring submission queue full"))
@@ -561,165 +404,8 @@ impl Driver for UringIo {
     fn unwatch(&mut self, _fd: RawFd, token: Token) {
         // The poll request holds its own reference to the socket: remove
         // it so the socket is really closed.
-        let entry = opcode::PollRemove::new(token.encode())
-            .build()
-            .user_data(Token::Ignore.encode());
-        let _ = self.push(&entry);
-    }
-}
-
-/// One `io_uring_buf` entry of a provided-buffer ring (the kernel ABI;
-/// the `resv` field of entry 0 is the ring's tail).
-#[repr(C)]
-struct RawBufEntry {
-    addr: u64,
-    len: u32,
-    bid: u16,
-    resv: u16,
-}
-
-/// An anonymous memory mapping.
-struct Mapping {
-    ptr: *mut u8,
-    len: usize,
-    leaked: bool,
-}
-
-impl Mapping {
-    fn new(len: usize) -> io::Result<Mapping> {
-        // SAFETY: an anonymous private mapping at an address the kernel
-        // chooses; nothing else refers to it.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Mapping {
-            ptr: ptr.cast(),
-            len,
-            leaked: false,
-        })
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        if self.leaked {
-            return;
-        }
-        // SAFETY: `ptr`/`len` describe a mapping made by `Mapping::new`
-        // and not unmapped yet; the owner guarantees the kernel no longer
-        // uses it (otherwise it is leaked).
-        unsafe {
-            libc::munmap(self.ptr.cast(), self.len);
-        }
-    }
-}
-
-/// The provided-buffer ring (`IORING_REGISTER_PBUF_RING`) and its
-/// buffers: `entries` buffers of `buf_size` bytes, buffer id = index.
-struct ProvidedBuffers {
-    ring: Mapping,
-    data: Mapping,
-    entries: u16,
-    buf_size: usize,
-    /// Our tail (published with `publish`).
-    tail: u16,
-}
-
-impl ProvidedBuffers {
-    fn new(entries: u16, buf_size: usize) -> io::Result<ProvidedBuffers> {
-        debug_assert!(entries.is_power_of_two());
-        let ring = Mapping::new(usize::from(entries) * mem::size_of::<RawBufEntry>())?;
-        let data = Mapping::new(usize::from(entries) * buf_size)?;
-        let mut buffers = ProvidedBuffers {
-            ring,
-            data,
-            entries,
-            buf_size,
-            tail: 0,
-        };
-        for bid in 0..entries {
-            buffers.recycle(bid);
-        }
-        buffers.publish();
-        Ok(buffers)
-    }
-
-    fn ring_addr(&self) -> u64 {
-        self.ring.ptr as u64
-    }
-
-    /// The first `len` bytes of buffer `bid`, which the kernel handed us.
-    fn get(&self, bid: u16, len: usize) -> Option<&[u8]> {
-        if bid >= self.entries || len > self.buf_size {
-            return None;
-        }
-        // SAFETY: bid < entries and len <= buf_size keep the range inside
-        // the data mapping; the kernel gave this buffer to us with the
-        // completion and does not write it again before `recycle`.
-        Some(unsafe {
-            std::slice::from_raw_parts(self.data.ptr.add(usize::from(bid) * self.buf_size), len)
-        })
-    }
-
-    /// Give buffer `bid` back to the kernel (visible after `publish`).
-    fn recycle(&mut self, bid: u16) {
-        if bid >= self.entries {
-            return;
-        }
-        let index = usize::from(self.tail & (self.entries - 1));
-        // SAFETY: index < entries keeps the entry inside the ring mapping;
-        // the slot at our unpublished tail is not read by the kernel (it
-        // reads only entries before the published tail), and the three
-        // fields written leave `resv` (entry 0's tail) alone.
-        unsafe {
-            let entry = self.ring.ptr.cast::<RawBufEntry>().add(index);
-            std::ptr::addr_of_mut!((*entry).addr)
-                .write(self.data.ptr as u64 + (usize::from(bid) * self.buf_size) as u64);
-            std::ptr::addr_of_mut!((*entry).len).write(self.buf_size as u32);
-            std::ptr::addr_of_mut!((*entry).bid).write(bid);
-        }
-        self.tail = self.tail.wrapping_add(1);
-    }
-
-    /// Publish recycled buffers to the kernel.
-    fn publish(&self) {
-        // SAFETY: the tail is the u16 at offset 14 of the ring (entry 0's
-        // `resv`), inside the mapping and 2-byte aligned (the mapping is
-        // page-aligned); the kernel reads it concurrently, so it is
-        // written atomically with release ordering (the entries written
-        // before must be visible first).
-        let tail = unsafe {
-            &*(self
-                .ring
-                .ptr
-                .add(mem::offset_of!(RawBufEntry, resv))
-                .cast::<AtomicU16>())
-        };
-        tail.store(self.tail, Ordering::Release);
-    }
-
-    /// Never unmap: the kernel may still write into these buffers.
-    fn leak(&mut self) {
-        self.ring.leaked = true;
-        self.data.leaked = true;
-    }
-}
-
-impl Drop for ProvidedBuffers {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            // Unwinding skipped the cancellation: requests may be live.
-            self.leak();
-        }
+        let _ = self
+            .ring
+            .remove_poll(token.encode(), Token::Ignore.encode());
     }
 }
