@@ -79,19 +79,7 @@ fn tcp_port_in_use_is_a_bind_error_naming_the_address(backend: Backend) {
 }
 
 fn shutdown_joins_every_core_promptly(backend: Backend) {
-    let (factory, events) = service(Script::default());
-    let rt = start(
-        config(
-            backend,
-            4,
-            &[
-                (Transport::Udp, "127.0.0.1:0"),
-                (Transport::Tcp, "127.0.0.1:0"),
-            ],
-        ),
-        factory,
-    )
-    .expect("start");
+    let (rt, events) = start_udp_tcp(backend, 4, Script::default());
     assert_eq!(rt.cores(), 4);
     assert_eq!(rt.backend(), backend);
     // An open TCP connection does not hold shutdown up.
@@ -113,19 +101,7 @@ fn shutdown_joins_every_core_promptly(backend: Backend) {
 }
 
 fn context_tells_each_core_its_addresses(backend: Backend) {
-    let (factory, events) = service(Script::default());
-    let rt = start(
-        config(
-            backend,
-            2,
-            &[
-                (Transport::Udp, "127.0.0.1:0"),
-                (Transport::Tcp, "127.0.0.1:0"),
-            ],
-        ),
-        factory,
-    )
-    .expect("start");
+    let (rt, events) = start_udp_tcp(backend, 2, Script::default());
     let mut contexts = Vec::new();
     while contexts.len() < 2 {
         let ctx = wait_for(&events, Duration::from_secs(2), |e| match e {

@@ -3,39 +3,15 @@
 //! port pairs on each backend. (Alone in its test binary so no other
 //! test's allocations are counted.)
 
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 mod media_support;
 
+use counting_alloc::allocations_during;
 use ferrovox_runtime::Backend;
 use ferrovox_runtime::media::{MediaRuntimeConfig, start_media};
 use media_support::*;
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::UdpSocket;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 const PAIRS: usize = 50;
 
@@ -80,9 +56,7 @@ fn media_forwarding_allocates_nothing_per_packet() {
                 .expect("open");
         }
         relay(&a, &b, &ports, 40);
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
-        let relayed = relay(&a, &b, &ports, 200);
-        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        let (relayed, allocations) = allocations_during(|| relay(&a, &b, &ports, 200));
         assert_eq!(relayed, 200 * PAIRS as u64);
         assert!(
             allocations == 0,

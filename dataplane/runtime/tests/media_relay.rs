@@ -314,7 +314,7 @@ fn shutdown_is_prompt_and_frees_ports(backend: Backend) {
     }
 }
 
-media_on_both_backends!(
+on_both_backends!(
     relays_10k_each_way,
     opens_and_closes_ports_while_traffic_flows,
     pairs_stay_on_their_core,

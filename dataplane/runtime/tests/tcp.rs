@@ -145,29 +145,18 @@ fn framing_keepalive_and_replies_on_the_same_connection(backend: Backend) {
 }
 
 fn transmit_to_an_unconnected_peer_opens_one_connection_and_reuses_it(backend: Backend) {
-    let (factory, events) = service(Script {
-        record: true,
-        ..Script::default()
-    });
-    let rt = start(
-        config(
-            backend,
-            1,
-            &[
-                (Transport::Udp, "127.0.0.1:0"),
-                (Transport::Tcp, "127.0.0.1:0"),
-            ],
-        ),
-        factory,
-    )
-    .expect("start");
+    let (rt, events) = start_udp_tcp(
+        backend,
+        1,
+        Script {
+            record: true,
+            ..Script::default()
+        },
+    );
     let udp = listen_addr(&rt, Transport::Udp);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let target = listener.local_addr().expect("addr");
-    let trigger = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    trigger
-        .send_to(format!("SEND tcp {target}").as_bytes(), udp)
-        .expect("trigger");
+    trigger_send(udp, "tcp", target);
     let (mut conn, _) = listener.accept().expect("the runtime connects");
     conn.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
@@ -189,9 +178,7 @@ fn transmit_to_an_unconnected_peer_opens_one_connection_and_reuses_it(backend: B
     assert_eq!(from.addr, target);
 
     // A second transmit reuses the connection.
-    trigger
-        .send_to(format!("SEND tcp {target}").as_bytes(), udp)
-        .expect("trigger");
+    trigger_send(udp, "tcp", target);
     let second = read_until(&mut conn, |r| r.ends_with(b"\r\n\r\n"));
     assert_eq!(second, OPTIONS);
     listener.set_nonblocking(true).expect("nonblocking");
@@ -206,25 +193,10 @@ fn transmit_to_an_unconnected_peer_opens_one_connection_and_reuses_it(backend: B
 }
 
 fn refused_connect_is_a_transport_error(backend: Backend) {
-    let (factory, events) = service(Script::default());
-    let rt = start(
-        config(
-            backend,
-            1,
-            &[
-                (Transport::Udp, "127.0.0.1:0"),
-                (Transport::Tcp, "127.0.0.1:0"),
-            ],
-        ),
-        factory,
-    )
-    .expect("start");
+    let (rt, events) = start_udp_tcp(backend, 1, Script::default());
     let udp = listen_addr(&rt, Transport::Udp);
     let dead = closed_tcp_port();
-    let trigger = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    trigger
-        .send_to(format!("SEND tcp {dead}").as_bytes(), udp)
-        .expect("trigger");
+    trigger_send(udp, "tcp", dead);
     let dest = wait_for(&events, Duration::from_secs(5), |e| match e {
         Event::TransportError { dest, .. } => Some(*dest),
         _ => None,
@@ -260,22 +232,14 @@ fn idle_connection_is_closed(backend: Backend) {
 }
 
 fn another_core_sends_on_the_connection_it_does_not_own(backend: Backend) {
-    let (factory, events) = service(Script {
-        record: true,
-        ..Script::default()
-    });
-    let rt = start(
-        config(
-            backend,
-            2,
-            &[
-                (Transport::Udp, "127.0.0.1:0"),
-                (Transport::Tcp, "127.0.0.1:0"),
-            ],
-        ),
-        factory,
-    )
-    .expect("start");
+    let (rt, events) = start_udp_tcp(
+        backend,
+        2,
+        Script {
+            record: true,
+            ..Script::default()
+        },
+    );
     let udp = listen_addr(&rt, Transport::Udp);
     let mut s = connect(listen_addr(&rt, Transport::Tcp));
     let me = s.local_addr().expect("addr");

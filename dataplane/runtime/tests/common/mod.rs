@@ -19,24 +19,8 @@ use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Run a test body on both backends, as two tests.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[test]
-                fn io_uring() {
-                    super::$name(ferrovox_runtime::Backend::IoUring);
-                }
-                #[test]
-                fn portable() {
-                    super::$name(ferrovox_runtime::Backend::Portable);
-                }
-            }
-        )*
-    };
-}
+#[path = "../support/backends.rs"]
+mod backends;
 
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -220,6 +204,31 @@ pub fn config(backend: Backend, threads: usize, listen: &[(Transport, &str)]) ->
             .collect(),
         ..RuntimeConfig::default()
     }
+}
+
+/// Start `threads` cores of `backend` listening on UDP and TCP (ephemeral
+/// ports of 127.0.0.1), running [`TestService`] with `script`.
+pub fn start_udp_tcp(
+    backend: Backend,
+    threads: usize,
+    script: Script,
+) -> (ferrovox_runtime::Runtime, mpsc::Receiver<Event>) {
+    let (factory, events) = service(script);
+    let listen = [
+        (Transport::Udp, "127.0.0.1:0"),
+        (Transport::Tcp, "127.0.0.1:0"),
+    ];
+    let rt = ferrovox_runtime::start(config(backend, threads, &listen), factory).expect("start");
+    (rt, events)
+}
+
+/// Ask the service behind UDP address `udp` to send an OPTIONS request
+/// (`SEND <transport> <dest>`), from a throw-away socket.
+pub fn trigger_send(udp: SocketAddr, transport: &str, dest: SocketAddr) {
+    let trigger = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    trigger
+        .send_to(format!("SEND {transport} {dest}").as_bytes(), udp)
+        .expect("trigger");
 }
 
 /// The first event `pick` accepts within `timeout`.

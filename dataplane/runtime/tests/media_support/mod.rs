@@ -15,24 +15,8 @@ use std::time::{Duration, Instant};
 
 pub const TRAILER: &[u8; 4] = b"TRLR";
 
-/// Run a test body on both backends, as two tests.
-#[macro_export]
-macro_rules! media_on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[test]
-                fn io_uring() {
-                    super::$name(ferrovox_runtime::Backend::IoUring);
-                }
-                #[test]
-                fn portable() {
-                    super::$name(ferrovox_runtime::Backend::Portable);
-                }
-            }
-        )*
-    };
-}
+#[path = "../support/backends.rs"]
+mod backends;
 
 pub struct PairRelay {
     pub core: usize,
