@@ -17,15 +17,14 @@ on_both_backends!(
 );
 
 fn timeout_fires_after_its_deadline(backend: Backend) {
-    let (factory, events) = service(Script {
-        timeout_after: Some(Duration::from_millis(50)),
-        ..Script::default()
-    });
-    let rt = start(
-        config(backend, 1, &[(Transport::Udp, "127.0.0.1:0")]),
-        factory,
-    )
-    .expect("start");
+    let (rt, events) = start_udp(
+        backend,
+        1,
+        Script {
+            timeout_after: Some(Duration::from_millis(50)),
+            ..Script::default()
+        },
+    );
     let deadline = wait_for(&events, Duration::from_secs(2), |e| match e {
         Event::Started { deadline, .. } => *deadline,
         _ => None,

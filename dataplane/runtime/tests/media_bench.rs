@@ -142,40 +142,73 @@ fn sender(dests: Vec<SocketAddr>, rate: u64, stop: Arc<AtomicBool>, sent: Arc<At
     }
 }
 
-/// Counts datagrams on `socket` until `stop`.
-fn sink(socket: UdpSocket, stop: Arc<AtomicBool>, got: Arc<AtomicU64>) {
-    socket
-        .set_read_timeout(Some(Duration::from_millis(50)))
-        .expect("timeout");
-    let mut bufs = vec![[0u8; 256]; BATCH];
-    let mut iovs: Vec<libc::iovec> = bufs
-        .iter_mut()
-        .map(|b| libc::iovec {
-            iov_base: b.as_mut_ptr().cast(),
-            iov_len: b.len(),
-        })
-        .collect();
-    // SAFETY: mmsghdr is plain old data; all-zero is valid.
-    let mut msgs: Vec<libc::mmsghdr> = (0..BATCH).map(|_| unsafe { mem::zeroed() }).collect();
-    for (m, iov) in msgs.iter_mut().zip(iovs.iter_mut()) {
-        m.msg_hdr.msg_iov = iov;
-        m.msg_hdr.msg_iovlen = 1;
+/// `BATCH` receive buffers of `SIZE` bytes and their `recvmmsg` headers.
+/// The buffers, iovecs and headers live on the heap and are never
+/// resized, so the headers' pointers stay valid when this moves.
+struct RecvHeaders<const SIZE: usize> {
+    _bufs: Vec<[u8; SIZE]>,
+    iovs: Vec<libc::iovec>,
+    msgs: Vec<libc::mmsghdr>,
+}
+
+impl<const SIZE: usize> RecvHeaders<SIZE> {
+    fn new() -> Self {
+        let mut bufs = vec![[0u8; SIZE]; BATCH];
+        let mut iovs: Vec<libc::iovec> = bufs
+            .iter_mut()
+            .map(|b| libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: b.len(),
+            })
+            .collect();
+        // SAFETY: mmsghdr is plain old data; all-zero is valid.
+        let mut msgs: Vec<libc::mmsghdr> = (0..BATCH).map(|_| unsafe { mem::zeroed() }).collect();
+        for (m, iov) in msgs.iter_mut().zip(iovs.iter_mut()) {
+            m.msg_hdr.msg_iov = iov;
+            m.msg_hdr.msg_iovlen = 1;
+        }
+        RecvHeaders {
+            _bufs: bufs,
+            iovs,
+            msgs,
+        }
     }
-    while !stop.load(Ordering::Relaxed) {
-        // SAFETY: the headers point at `iovs` and `bufs`, alive and not
-        // otherwise referenced during the call.
+
+    /// Wait for datagrams (at least one, `MSG_WAITFORONE`; the socket's
+    /// read timeout bounds the wait): how many arrived.
+    fn recv(&mut self, socket: &UdpSocket) -> usize {
+        // SAFETY: the headers point at `iovs` and the buffers, alive and
+        // not otherwise referenced during the call.
         let n = unsafe {
             libc::recvmmsg(
                 socket.as_raw_fd(),
-                msgs.as_mut_ptr(),
+                self.msgs.as_mut_ptr(),
                 BATCH as u32,
                 libc::MSG_WAITFORONE,
                 std::ptr::null_mut(),
             )
         };
-        if n > 0 {
-            got.fetch_add(n as u64, Ordering::Relaxed);
+        usize::try_from(n).unwrap_or(0)
+    }
+
+    /// Datagram `k` of the last receive, as an iovec to send it with.
+    fn datagram(&self, k: usize) -> libc::iovec {
+        libc::iovec {
+            iov_base: self.iovs[k].iov_base,
+            iov_len: self.msgs[k].msg_len as usize,
         }
+    }
+}
+
+/// Counts datagrams on `socket` until `stop`.
+fn sink(socket: UdpSocket, stop: Arc<AtomicBool>, got: Arc<AtomicU64>) {
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    let mut rx = RecvHeaders::<256>::new();
+    while !stop.load(Ordering::Relaxed) {
+        let n = rx.recv(&socket);
+        got.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 
@@ -185,49 +218,25 @@ fn floor_relay(socket: UdpSocket, to: SocketAddr, stop: Arc<AtomicBool>) {
         .set_read_timeout(Some(Duration::from_millis(50)))
         .expect("timeout");
     let name = sockaddr(to);
-    let mut bufs = vec![[0u8; 2048]; BATCH];
-    let mut iovs: Vec<libc::iovec> = bufs
-        .iter_mut()
-        .map(|b| libc::iovec {
-            iov_base: b.as_mut_ptr().cast(),
-            iov_len: b.len(),
-        })
-        .collect();
+    let mut rx = RecvHeaders::<2048>::new();
+    let mut out: Vec<libc::iovec> = (0..BATCH).map(|k| rx.datagram(k)).collect();
     // SAFETY: mmsghdr is plain old data; all-zero is valid.
-    let mut msgs: Vec<libc::mmsghdr> = (0..BATCH).map(|_| unsafe { mem::zeroed() }).collect();
-    let mut out: Vec<libc::iovec> = iovs.clone();
-    // SAFETY: as above.
     let mut sends: Vec<libc::mmsghdr> = (0..BATCH).map(|_| unsafe { mem::zeroed() }).collect();
-    for (m, iov) in msgs.iter_mut().zip(iovs.iter_mut()) {
-        m.msg_hdr.msg_iov = iov;
-        m.msg_hdr.msg_iovlen = 1;
-    }
     while !stop.load(Ordering::Relaxed) {
-        // SAFETY: the headers point at `iovs` and `bufs`, alive and not
-        // otherwise referenced during the call.
-        let n = unsafe {
-            libc::recvmmsg(
-                socket.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                BATCH as u32,
-                libc::MSG_WAITFORONE,
-                std::ptr::null_mut(),
-            )
-        };
-        if n <= 0 {
-            continue;
-        }
-        let n = n as usize;
+        let n = rx.recv(&socket);
         for k in 0..n {
-            out[k].iov_len = msgs[k].msg_len as usize;
+            out[k] = rx.datagram(k);
             let h = &mut sends[k].msg_hdr;
             h.msg_name = (&name as *const libc::sockaddr_in).cast_mut().cast();
             h.msg_namelen = mem::size_of::<libc::sockaddr_in>() as u32;
             h.msg_iov = &mut out[k];
             h.msg_iovlen = 1;
         }
-        // SAFETY: the headers point at `out` (iovecs into `bufs`) and
-        // `name`, alive and unmodified during the call.
+        if n == 0 {
+            continue;
+        }
+        // SAFETY: the headers point at `out` (iovecs into the receive
+        // buffers) and `name`, alive and unmodified during the call.
         unsafe { libc::sendmmsg(socket.as_raw_fd(), sends.as_mut_ptr(), n as u32, 0) };
     }
 }

@@ -80,15 +80,12 @@ fn received(
 }
 
 fn framing_keepalive_and_replies_on_the_same_connection(backend: Backend) {
-    let (factory, events) = service(Script {
-        record: true,
-        ..Script::default()
-    });
-    let rt = start(
-        config(backend, 1, &[(Transport::Tcp, "127.0.0.1:0")]),
-        factory,
-    )
-    .expect("start");
+    let (rt, events) = start_on(
+        backend,
+        1,
+        &[(Transport::Tcp, "127.0.0.1:0")],
+        Script::recording(),
+    );
     let server = listen_addr(&rt, Transport::Tcp);
     let mut s = connect(server);
     let me = s.local_addr().expect("addr");
@@ -145,14 +142,7 @@ fn framing_keepalive_and_replies_on_the_same_connection(backend: Backend) {
 }
 
 fn transmit_to_an_unconnected_peer_opens_one_connection_and_reuses_it(backend: Backend) {
-    let (rt, events) = start_udp_tcp(
-        backend,
-        1,
-        Script {
-            record: true,
-            ..Script::default()
-        },
-    );
+    let (rt, events) = start_udp_tcp(backend, 1, Script::recording());
     let udp = listen_addr(&rt, Transport::Udp);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let target = listener.local_addr().expect("addr");
@@ -232,14 +222,7 @@ fn idle_connection_is_closed(backend: Backend) {
 }
 
 fn another_core_sends_on_the_connection_it_does_not_own(backend: Backend) {
-    let (rt, events) = start_udp_tcp(
-        backend,
-        2,
-        Script {
-            record: true,
-            ..Script::default()
-        },
-    );
+    let (rt, events) = start_udp_tcp(backend, 2, Script::recording());
     let udp = listen_addr(&rt, Transport::Udp);
     let mut s = connect(listen_addr(&rt, Transport::Tcp));
     let me = s.local_addr().expect("addr");

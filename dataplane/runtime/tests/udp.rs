@@ -93,12 +93,7 @@ fn requests_leave_from_the_private_socket_and_responses_from_the_listen_socket(b
         downstream: Some(downstream.local_addr().expect("addr")),
         ..Script::default()
     };
-    let (factory, _events) = service(script);
-    let rt = start(
-        config(backend, 2, &[(Transport::Udp, "127.0.0.1:0")]),
-        factory,
-    )
-    .expect("start");
+    let (rt, _events) = start_udp(backend, 2, script);
     let server = listen_addr(&rt, Transport::Udp);
     let vias = rt.via_udp_addrs().to_vec();
     assert_eq!(vias.len(), 2);
@@ -134,12 +129,7 @@ fn requests_leave_from_the_private_socket_and_responses_from_the_listen_socket(b
 }
 
 fn callers_spread_over_cores_and_each_stays_on_one(backend: Backend) {
-    let (factory, _events) = service(Script::default());
-    let rt = start(
-        config(backend, 2, &[(Transport::Udp, "127.0.0.1:0")]),
-        factory,
-    )
-    .expect("start");
+    let (rt, _events) = start_udp(backend, 2, Script::default());
     let server = listen_addr(&rt, Transport::Udp);
     let callers: Vec<UdpSocket> = (0..32).map(|_| client()).collect();
     let mut cores_of_caller: HashMap<usize, HashSet<usize>> = HashMap::new();
@@ -168,12 +158,7 @@ fn callers_spread_over_cores_and_each_stays_on_one(backend: Backend) {
 }
 
 fn icmp_port_unreachable_is_a_transport_error(backend: Backend) {
-    let (factory, events) = service(Script::default());
-    let rt = start(
-        config(backend, 1, &[(Transport::Udp, "127.0.0.1:0")]),
-        factory,
-    )
-    .expect("start");
+    let (rt, events) = start_udp(backend, 1, Script::default());
     let server = listen_addr(&rt, Transport::Udp);
     let dead = closed_udp_port();
     let c = client();

@@ -55,6 +55,16 @@ pub struct Script {
     pub timeout_after: Option<Duration>,
 }
 
+impl Script {
+    /// Report every input, answer as usual.
+    pub fn recording() -> Script {
+        Script {
+            record: true,
+            ..Script::default()
+        }
+    }
+}
+
 pub struct TestService {
     core: usize,
     script: Script,
@@ -206,20 +216,39 @@ pub fn config(backend: Backend, threads: usize, listen: &[(Transport, &str)]) ->
     }
 }
 
-/// Start `threads` cores of `backend` listening on UDP and TCP (ephemeral
-/// ports of 127.0.0.1), running [`TestService`] with `script`.
+/// Start `threads` cores of `backend` listening on `listen`, running
+/// [`TestService`] with `script`.
+pub fn start_on(
+    backend: Backend,
+    threads: usize,
+    listen: &[(Transport, &str)],
+    script: Script,
+) -> (ferrovox_runtime::Runtime, mpsc::Receiver<Event>) {
+    let (factory, events) = service(script);
+    let rt = ferrovox_runtime::start(config(backend, threads, listen), factory).expect("start");
+    (rt, events)
+}
+
+/// [`start_on`] an ephemeral UDP port of 127.0.0.1.
+pub fn start_udp(
+    backend: Backend,
+    threads: usize,
+    script: Script,
+) -> (ferrovox_runtime::Runtime, mpsc::Receiver<Event>) {
+    start_on(backend, threads, &[(Transport::Udp, "127.0.0.1:0")], script)
+}
+
+/// [`start_on`] ephemeral UDP and TCP ports of 127.0.0.1.
 pub fn start_udp_tcp(
     backend: Backend,
     threads: usize,
     script: Script,
 ) -> (ferrovox_runtime::Runtime, mpsc::Receiver<Event>) {
-    let (factory, events) = service(script);
     let listen = [
         (Transport::Udp, "127.0.0.1:0"),
         (Transport::Tcp, "127.0.0.1:0"),
     ];
-    let rt = ferrovox_runtime::start(config(backend, threads, &listen), factory).expect("start");
-    (rt, events)
+    start_on(backend, threads, &listen, script)
 }
 
 /// Ask the service behind UDP address `udp` to send an OPTIONS request
