@@ -94,6 +94,16 @@
 //! every in-flight request and waits for the cancellations before it
 //! frees the buffers the kernel could still write.
 //!
+//! **One plumbing, two runtimes.** The SIP runtime and the media runtime
+//! ([`media`]) share: the core set, thread start-up (ready handshake,
+//! pinning) and join (`cores`), the token bit layout (`token`), the
+//! per-core counters (`stats`), the io_uring ring, provided buffers and
+//! SQE helpers (`ring`), the epoll wrapper (`epoll`), the
+//! `recvmmsg`/`sendmmsg` header batches (`mmsg`) and socket set-up
+//! (`net`). What differs is each side's loop: SIP reads ICMP errors and
+//! carries TCP; media forwards in place out of the receive buffer and
+//! opens and closes thousands of ports.
+//!
 //! # Not done (deliberately or yet)
 //!
 //! - TLS, WebSocket, SCTP transports: a transmit to such a peer is

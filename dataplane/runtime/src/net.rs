@@ -12,12 +12,29 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 /// Bytes of `sockaddr_in6`, the largest name a UDP socket here returns.
 pub(crate) const SOCKADDR_MAX: usize = mem::size_of::<libc::sockaddr_in6>();
 
+/// A non-blocking UDP socket for `addr`, not bound yet: v6-only for an
+/// IPv6 address, `buffer` bytes of `SO_RCVBUF`/`SO_SNDBUF` asked for when
+/// not 0 (the kernel caps them at rmem_max/wmem_max; a refusal is not
+/// fatal). Close-on-exec, as every socket2 socket. Both runtimes' UDP
+/// sockets start here.
+pub(crate) fn udp_socket(addr: SocketAddr, buffer: usize) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_nonblocking(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    if buffer > 0 {
+        let _ = socket.set_recv_buffer_size(buffer);
+        let _ = socket.set_send_buffer_size(buffer);
+    }
+    Ok(socket)
+}
+
 /// A UDP socket for one listen address, one per core, in a
 /// `SO_REUSEPORT` group.
 pub(crate) fn bind_udp_listen(addr: SocketAddr, buffer: usize) -> io::Result<Socket> {
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    let socket = sip_udp_socket(addr, buffer)?;
     socket.set_reuse_port(true)?;
-    prepare_udp(&socket, addr, buffer)?;
     socket.bind(&addr.into())?;
     Ok(socket)
 }
@@ -25,21 +42,17 @@ pub(crate) fn bind_udp_listen(addr: SocketAddr, buffer: usize) -> io::Result<Soc
 /// A core's private UDP socket: `ip`, ephemeral port, not shared.
 pub(crate) fn bind_udp_private(ip: IpAddr, buffer: usize) -> io::Result<Socket> {
     let addr = SocketAddr::new(ip, 0);
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    prepare_udp(&socket, addr, buffer)?;
+    let socket = sip_udp_socket(addr, buffer)?;
     socket.bind(&addr.into())?;
     Ok(socket)
 }
 
-fn prepare_udp(socket: &Socket, addr: SocketAddr, buffer: usize) -> io::Result<()> {
-    socket.set_nonblocking(true)?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
+/// A SIP UDP socket: [`udp_socket`], the buffers granted logged (a few
+/// sockets per core, unlike the media runtime's thousands), and ICMP
+/// errors asked for (the SIP runtime reports them as transport errors).
+fn sip_udp_socket(addr: SocketAddr, buffer: usize) -> io::Result<Socket> {
+    let socket = udp_socket(addr, buffer)?;
     if buffer > 0 {
-        // The kernel caps these at rmem_max/wmem_max; a refusal is not fatal.
-        let _ = socket.set_recv_buffer_size(buffer);
-        let _ = socket.set_send_buffer_size(buffer);
         tracing::debug!(
             %addr,
             requested = buffer,
@@ -48,8 +61,8 @@ fn prepare_udp(socket: &Socket, addr: SocketAddr, buffer: usize) -> io::Result<(
             "UDP socket buffers granted"
         );
     }
-    set_recv_err(socket, addr.is_ipv6());
-    Ok(())
+    set_recv_err(&socket, addr.is_ipv6());
+    Ok(socket)
 }
 
 /// Ask for ICMP errors on the socket's error queue (best effort).
@@ -291,5 +304,23 @@ mod tests {
         }
         assert_eq!(read_sockaddr(&[]), None);
         assert_eq!(read_sockaddr(&[2, 0, 1]), None);
+    }
+
+    /// Media ports and SIP sockets alike must not block a core's loop nor
+    /// leak into a child process.
+    #[test]
+    fn udp_sockets_are_non_blocking_and_close_on_exec() {
+        let socket = udp_socket("127.0.0.1:0".parse().unwrap(), 1 << 16).unwrap();
+        let fd = socket.as_raw_fd();
+        // SAFETY: fcntl F_GETFL/F_GETFD on a descriptor we own only reads.
+        let (status, fd_flags) = unsafe {
+            (
+                libc::fcntl(fd, libc::F_GETFL),
+                libc::fcntl(fd, libc::F_GETFD),
+            )
+        };
+        assert_ne!(status & libc::O_NONBLOCK, 0, "non-blocking");
+        assert_ne!(fd_flags & libc::FD_CLOEXEC, 0, "close-on-exec");
+        assert!(socket.recv_buffer_size().unwrap() >= 1 << 16);
     }
 }

@@ -7,8 +7,9 @@ use super::command::Command;
 use super::stats::{MediaCounters, PublishedMediaCounters};
 use super::{DatagramService, PortChange};
 use crate::cores::CoreSet;
+use crate::net;
 use crate::token;
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::Socket;
 use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -151,20 +152,11 @@ pub(crate) trait PortIo {
     fn disarm(&mut self, slot: u32, generation: u32, fd: RawFd) -> bool;
 }
 
-/// Bind a media socket: non-blocking, buffers sized, no SO_REUSEPORT.
+/// Bind a media socket: non-blocking, buffers sized, no SO_REUSEPORT,
+/// no IP_RECVERR (a dead peer is found by the relay's media timeout).
 pub(crate) fn bind_media(ip: IpAddr, port: u16, buffer: usize) -> io::Result<Socket> {
     let addr = SocketAddr::new(ip, port);
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    socket.set_nonblocking(true)?;
-    socket.set_cloexec(true)?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    if buffer > 0 {
-        // Capped by the kernel at rmem_max/wmem_max; a refusal is not fatal.
-        let _ = socket.set_recv_buffer_size(buffer);
-        let _ = socket.set_send_buffer_size(buffer);
-    }
+    let socket = net::udp_socket(addr, buffer)?;
     socket.bind(&addr.into())?;
     Ok(socket)
 }
