@@ -12,7 +12,7 @@
 //!   [`Bus::check`] fail and publishing return [`BusError::Unavailable`]; nothing panics and
 //!   nothing blocks forever.
 
-use super::durable::{Settle, SettleFuture, check_subscriber_name};
+use super::durable::{Settle, SettleFuture, check_durable_subscription, check_subscriber_name};
 use super::{
     Bus, BusError, DeadLetter, Delivery, DurableSubscription, Guard, RequestHandler, RetryPolicy,
     Serving, Subscription,
@@ -28,9 +28,11 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::uri::AMQPUri;
 use lapin::{
-    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+    Acker, BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer,
+    ExchangeKind,
 };
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -187,10 +189,7 @@ async fn open_link(url: &str, exchange: &str, pending: Pending) -> Result<Link, 
         .exchange_declare(
             exchange.into(),
             ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
+            DURABLE_EXCHANGE,
             FieldTable::default(),
         )
         .await?;
@@ -228,7 +227,7 @@ async fn open_link(url: &str, exchange: &str, pending: Pending) -> Result<Link, 
 }
 
 /// Waits until the supervisor has a live link.
-async fn wait_for_link(link: &mut watch::Receiver<Option<Arc<Link>>>) -> Option<Arc<Link>> {
+async fn wait_for_link(link: &mut LinkWatch) -> Option<Arc<Link>> {
     loop {
         if let Some(current) = link.borrow_and_update().as_ref()
             && current.is_up()
@@ -250,29 +249,17 @@ impl Bus for AmqpBus {
     async fn publish(&self, event: &Event) -> Result<(), BusError> {
         let link = self.current_link()?;
         let payload = serde_json::to_vec(event)?;
-        let properties = BasicProperties::default()
-            .with_content_type("application/json".into())
+        let properties = json_properties()
             .with_delivery_mode(PERSISTENT)
             .with_message_id(event.event_id.to_string().into());
-        let publish = async {
-            link.events
-                .basic_publish(
-                    self.inner.exchange.as_str().into(),
-                    event.event_type.as_str().into(),
-                    BasicPublishOptions::default(),
-                    &payload,
-                    properties,
-                )
-                .await
-                .map_err(|e| BusError::Unavailable(e.to_string()))?
-                .await
-                .map_err(|e| BusError::Unavailable(e.to_string()))
-        };
-        let confirm = tokio::time::timeout(CONFIRM_TIMEOUT, publish)
-            .await
-            .map_err(|_| {
-                BusError::Unavailable(format!("no publisher confirm within {CONFIRM_TIMEOUT:?}"))
-            })??;
+        let confirm = publish_confirmed(
+            &link.events,
+            &self.inner.exchange,
+            &event.event_type,
+            &payload,
+            properties,
+        )
+        .await?;
         match confirm {
             Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
             Confirmation::Nack(_) => Err(BusError::Rejected(format!(
@@ -292,48 +279,30 @@ impl Bus for AmqpBus {
         pattern: &str,
         retry: RetryPolicy,
     ) -> Result<DurableSubscription, BusError> {
-        check_subscriber_name(name)?;
-        retry.check()?;
+        check_durable_subscription(name, &retry)?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let (bound_tx, bound_rx) = oneshot::channel();
-        let connected_now = self.current_link().is_ok();
         let alive = Arc::new(AtomicBool::new(true));
-        let task = tokio::spawn(run_durable(
-            self.inner.link.clone(),
-            self.durable_topology(name),
-            pattern.to_owned(),
+        let role = DurableConsumer {
+            topology: Arc::new(self.durable_topology(name)),
+            pattern: pattern.to_owned(),
             retry,
-            tx,
-            bound_tx,
-            alive.clone(),
-        ));
+            deliveries: tx,
+            alive: alive.clone(),
+        };
+        // A set-up the broker refuses (say, a queue declared earlier with other arguments) is
+        // retried, but not at the reconnect pace: the log would drown.
+        let (task, bound) = self.spawn_consumer("subscription", RECONNECT_MAX, role);
         let guard = Guard::new(move || {
             alive.store(false, Ordering::SeqCst);
             task.abort();
         });
         let subscription = DurableSubscription::new(rx, guard);
-        if connected_now {
-            match bound_rx.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => return Err(BusError::Unavailable(error)),
-                Err(_) => return Err(BusError::Unavailable("subscription task ended".into())),
-            }
-        }
+        bound.wait().await?;
         Ok(subscription)
     }
 
     async fn dead_letter_count(&self, name: &str) -> Result<u64, BusError> {
-        check_subscriber_name(name)?;
-        let topology = self.durable_topology(name);
-        let link = self.current_link()?;
-        let channel = link
-            .connection
-            .create_channel()
-            .await
-            .map_err(unavailable)?;
-        let queue = declare_dead_letters(&channel, &topology)
-            .await
-            .map_err(unavailable)?;
+        let (_, _, queue) = self.dead_letters(name).await?;
         Ok(u64::from(queue.message_count()))
     }
 
@@ -342,17 +311,7 @@ impl Bus for AmqpBus {
         name: &str,
         limit: usize,
     ) -> Result<Vec<DeadLetter>, BusError> {
-        check_subscriber_name(name)?;
-        let topology = self.durable_topology(name);
-        let link = self.current_link()?;
-        let channel = link
-            .connection
-            .create_channel()
-            .await
-            .map_err(unavailable)?;
-        declare_dead_letters(&channel, &topology)
-            .await
-            .map_err(unavailable)?;
+        let (channel, topology, _) = self.dead_letters(name).await?;
         let mut taken = Vec::new();
         while taken.len() < limit {
             let Some(message) = channel
@@ -370,11 +329,7 @@ impl Bus for AmqpBus {
                 attempts: attempt_of(&delivery.properties),
                 body: delivery.data,
             });
-            delivery
-                .acker
-                .ack(BasicAckOptions::default())
-                .await
-                .map_err(unavailable)?;
+            ack(&delivery.acker).await?;
         }
         Ok(taken)
     }
@@ -392,22 +347,13 @@ impl Bus for AmqpBus {
         node: &NodeId,
         handler: Arc<dyn RequestHandler>,
     ) -> Result<Serving, BusError> {
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let connected_now = self.current_link().is_ok();
-        let task = tokio::spawn(run_server(
-            self.inner.link.clone(),
-            self.request_queue(node),
+        let role = NodeServer {
+            queue: self.request_queue(node),
             handler,
-            ready_tx,
-        ));
+        };
+        let (task, ready) = self.spawn_consumer("server", RECONNECT_MIN, role);
         let serving = Serving::new(Guard::abort_task(task));
-        if connected_now {
-            match ready_rx.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => return Err(BusError::Unavailable(error)),
-                Err(_) => return Err(BusError::Unavailable("server task ended".into())),
-            }
-        }
+        ready.wait().await?;
         Ok(serving)
     }
 
@@ -429,29 +375,60 @@ impl AmqpBus {
         }
     }
 
+    /// A channel on subscriber `name`'s dead-letter queue, declared if need be, with the
+    /// subscriber's queue names and the dead-letter queue's state.
+    async fn dead_letters(
+        &self,
+        name: &str,
+    ) -> Result<(Channel, DurableTopology, lapin::Queue), BusError> {
+        check_subscriber_name(name)?;
+        let topology = self.durable_topology(name);
+        let link = self.current_link()?;
+        let channel = link
+            .connection
+            .create_channel()
+            .await
+            .map_err(unavailable)?;
+        let queue = declare_dead_letters(&channel, &topology)
+            .await
+            .map_err(unavailable)?;
+        Ok((channel, topology, queue))
+    }
+
+    /// Spawns a task that keeps `role`'s consumer running on the bus's links (see
+    /// [`consume_on_each_link`]); `task` names it in errors.
+    fn spawn_consumer(
+        &self,
+        task: &'static str,
+        max_setup_backoff: Duration,
+        role: impl ConsumerRole + 'static,
+    ) -> (tokio::task::JoinHandle<()>, FirstSetup) {
+        let (ready_tx, ready) = oneshot::channel();
+        let connected_now = self.current_link().is_ok();
+        let handle = tokio::spawn(consume_on_each_link(
+            self.inner.link.clone(),
+            ready_tx,
+            max_setup_backoff,
+            role,
+        ));
+        let first = FirstSetup {
+            task,
+            connected_now,
+            ready,
+        };
+        (handle, first)
+    }
+
     async fn start_subscription(&self, pattern: &str) -> Result<Subscription, BusError> {
         let (tx, rx) = mpsc::unbounded_channel();
-
-        let (bound_tx, bound_rx) = oneshot::channel();
-        let connected_now = self.current_link().is_ok();
-        let task = tokio::spawn(run_subscription(
-            self.inner.link.clone(),
-            self.inner.exchange.clone(),
-            pattern.to_owned(),
-            tx,
-            bound_tx,
-        ));
+        let role = PlainSubscription {
+            exchange: self.inner.exchange.clone(),
+            pattern: pattern.to_owned(),
+            events: tx,
+        };
+        let (task, bound) = self.spawn_consumer("subscription", RECONNECT_MIN, role);
         let subscription = Subscription::new(rx, Guard::abort_task(task));
-        // When the broker is up, return only once the binding exists, so that an event
-        // published right after subscribe() is delivered. When it is down, the binding is
-        // made as soon as it comes back.
-        if connected_now {
-            match bound_rx.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => return Err(BusError::Unavailable(error)),
-                Err(_) => return Err(BusError::Unavailable("subscription task ended".into())),
-            }
-        }
+        bound.wait().await?;
         Ok(subscription)
     }
     async fn call_node(
@@ -476,8 +453,7 @@ impl AmqpBus {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(correlation.clone(), reply_tx);
-            let properties = BasicProperties::default()
-                .with_content_type("application/json".into())
+            let properties = json_properties()
                 .with_correlation_id(correlation.as_str().into())
                 .with_reply_to(DIRECT_REPLY_TO.into())
                 .with_expiration(per_attempt.as_millis().to_string().into());
@@ -515,165 +491,204 @@ impl AmqpBus {
     }
 }
 
-async fn run_subscription(
-    mut link: watch::Receiver<Option<Arc<Link>>>,
-    exchange: String,
-    pattern: String,
-    events: mpsc::UnboundedSender<Event>,
-    bound: oneshot::Sender<Result<(), String>>,
-) {
-    let mut bound = Some(bound);
-    while let Some(current) = wait_for_link(&mut link).await {
-        let consumer = async {
-            let channel = current.connection.create_channel().await?;
-            // Lives as long as its connection; durable subscribers use `run_durable`.
-            let options = QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            };
-            let queue = channel
-                .queue_declare("".into(), options, FieldTable::default())
-                .await?;
-            channel
-                .queue_bind(
-                    queue.name().clone(),
-                    exchange.as_str().into(),
-                    pattern.as_str().into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
-            // Fire and forget: a plain subscription promises only "while connected".
-            let consumer = channel
-                .basic_consume(
-                    queue.name().clone(),
-                    "".into(),
-                    BasicConsumeOptions {
-                        no_ack: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await?;
-            Ok::<_, lapin::Error>((channel, consumer))
+/// What a consumer task watches: the supervisor's current link.
+type LinkWatch = watch::Receiver<Option<Arc<Link>>>;
+
+/// A consumer task's first set-up, to wait for before the caller gets its subscription or
+/// server.
+struct FirstSetup {
+    task: &'static str,
+    connected_now: bool,
+    ready: oneshot::Receiver<Result<(), String>>,
+}
+
+impl FirstSetup {
+    /// When the broker is up, returns once the consumer is in place (a binding exists, so an
+    /// event published right after `subscribe()` is delivered), or with the broker's refusal.
+    /// When it is down, returns at once: the set-up is made as soon as it comes back.
+    async fn wait(self) -> Result<(), BusError> {
+        if !self.connected_now {
+            return Ok(());
         }
-        .await;
-        let (_channel, mut consumer) = match consumer {
-            Ok(ok) => {
-                if let Some(bound) = bound.take() {
-                    let _ = bound.send(Ok(()));
-                }
-                ok
-            }
-            Err(error) => {
-                if let Some(bound) = bound.take() {
-                    let _ = bound.send(Err(error.to_string()));
-                }
-                tokio::time::sleep(RECONNECT_MIN).await;
-                continue;
-            }
-        };
-        while let Some(Ok(delivery)) = consumer.next().await {
-            match serde_json::from_slice::<Event>(&delivery.data) {
-                Ok(event) => {
-                    if events.send(event).is_err() {
-                        return;
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%error, routing_key = %delivery.routing_key.as_str(), "dropping undecodable event");
-                }
-            }
+        match self.ready.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(BusError::Unavailable(error)),
+            Err(_) => Err(BusError::Unavailable(format!("{} task ended", self.task))),
         }
-        // The consumer ended: the connection dropped. Wait for the next link.
-        tokio::time::sleep(RECONNECT_MIN).await;
     }
 }
 
-async fn run_server(
-    mut link: watch::Receiver<Option<Arc<Link>>>,
-    queue: String,
-    handler: Arc<dyn RequestHandler>,
+/// One consumer task's part: what it declares on each link and what it does with each
+/// delivery; [`consume_on_each_link`] keeps it running across reconnects.
+trait ConsumerRole: Send {
+    /// Declares what the consumer needs on a fresh link and starts consuming.
+    fn setup(
+        &self,
+        link: &Link,
+    ) -> impl Future<Output = Result<(Channel, Consumer), lapin::Error>> + Send;
+
+    /// Handles one delivery that arrived on `channel`; false once nobody takes deliveries any
+    /// more (the task ends).
+    fn deliver(
+        &mut self,
+        channel: &Channel,
+        delivery: lapin::message::Delivery,
+    ) -> impl Future<Output = bool> + Send;
+}
+
+/// Keeps `role`'s consumer running across reconnects. On each link it is set up anew; the
+/// first outcome goes to `ready`. Deliveries go to the role until the consumer ends (the
+/// connection dropped: the next link gets a new consumer) or the role answers false. A set-up
+/// the broker refuses is tried again after a wait that doubles from [`RECONNECT_MIN`] up to
+/// `max_setup_backoff`.
+async fn consume_on_each_link(
+    mut link: LinkWatch,
     ready: oneshot::Sender<Result<(), String>>,
+    max_setup_backoff: Duration,
+    mut role: impl ConsumerRole,
 ) {
     let mut ready = Some(ready);
+    let mut setup_backoff = RECONNECT_MIN;
     while let Some(current) = wait_for_link(&mut link).await {
-        let consumer = async {
-            let channel = current.connection.create_channel().await?;
-            channel.basic_qos(32, BasicQosOptions::default()).await?;
-            channel
-                .queue_declare(
-                    queue.as_str().into(),
-                    QueueDeclareOptions {
-                        durable: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await?;
-            let consumer = channel
-                .basic_consume(
-                    queue.as_str().into(),
-                    "".into(),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
-            Ok::<_, lapin::Error>((channel, consumer))
-        }
-        .await;
-        let (channel, mut consumer) = match consumer {
-            Ok(ok) => {
+        let (channel, mut consumer) = match role.setup(&current).await {
+            Ok(started) => {
                 if let Some(ready) = ready.take() {
                     let _ = ready.send(Ok(()));
                 }
-                ok
+                setup_backoff = RECONNECT_MIN;
+                started
             }
             Err(error) => {
                 if let Some(ready) = ready.take() {
                     let _ = ready.send(Err(error.to_string()));
                 }
-                tokio::time::sleep(RECONNECT_MIN).await;
+                tokio::time::sleep(setup_backoff).await;
+                setup_backoff = (setup_backoff * 2).min(max_setup_backoff);
                 continue;
             }
         };
         while let Some(Ok(delivery)) = consumer.next().await {
-            let response = match serde_json::from_slice::<Request>(&delivery.data) {
-                Ok(request) => handler.handle(request).await,
-                Err(error) => Response::Error {
-                    code: "bad_request".into(),
-                    message: error.to_string(),
-                },
-            };
-            if let (Some(reply_to), Some(correlation)) = (
-                delivery.properties.reply_to(),
-                delivery.properties.correlation_id(),
-            ) {
-                match serde_json::to_vec(&response) {
-                    Ok(body) => {
-                        let properties = BasicProperties::default()
-                            .with_content_type("application/json".into())
-                            .with_correlation_id(correlation.clone());
-                        if let Err(error) = channel
-                            .basic_publish(
-                                "".into(),
-                                reply_to.clone(),
-                                BasicPublishOptions::default(),
-                                &body,
-                                properties,
-                            )
-                            .await
-                        {
-                            tracing::warn!(%error, "could not send rpc reply");
-                        }
-                    }
-                    Err(error) => tracing::error!(%error, "could not encode rpc reply"),
-                }
+            if !role.deliver(&channel, delivery).await {
+                return;
             }
-            let _ = delivery.acker.ack(BasicAckOptions::default()).await;
         }
         tokio::time::sleep(RECONNECT_MIN).await;
+    }
+}
+
+/// Starts consuming `queue` on `channel`; the channel is returned with the consumer because
+/// it must live as long as the consumer does.
+async fn start_consumer(
+    channel: Channel,
+    queue: &str,
+    options: BasicConsumeOptions,
+) -> Result<(Channel, Consumer), lapin::Error> {
+    let consumer = channel
+        .basic_consume(queue.into(), "".into(), options, FieldTable::default())
+        .await?;
+    Ok((channel, consumer))
+}
+
+/// A plain subscription: an exclusive queue bound with `pattern`, for as long as its
+/// connection lives (durable subscribers are [`DurableConsumer`]s).
+struct PlainSubscription {
+    exchange: String,
+    pattern: String,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+impl ConsumerRole for PlainSubscription {
+    async fn setup(&self, link: &Link) -> Result<(Channel, Consumer), lapin::Error> {
+        let channel = link.connection.create_channel().await?;
+        let options = QueueDeclareOptions {
+            exclusive: true,
+            auto_delete: true,
+            ..Default::default()
+        };
+        let queue = channel
+            .queue_declare("".into(), options, FieldTable::default())
+            .await?;
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                self.exchange.as_str().into(),
+                self.pattern.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        // Fire and forget: a plain subscription promises only "while connected".
+        let no_ack = BasicConsumeOptions {
+            no_ack: true,
+            ..Default::default()
+        };
+        start_consumer(channel, queue.name().as_str(), no_ack).await
+    }
+
+    async fn deliver(&mut self, _: &Channel, delivery: lapin::message::Delivery) -> bool {
+        match serde_json::from_slice::<Event>(&delivery.data) {
+            Ok(event) => self.events.send(event).is_ok(),
+            Err(error) => {
+                tracing::warn!(%error, routing_key = %delivery.routing_key.as_str(), "dropping undecodable event");
+                true
+            }
+        }
+    }
+}
+
+/// A media node serving the requests of its queue and answering each on its reply-to.
+struct NodeServer {
+    queue: String,
+    handler: Arc<dyn RequestHandler>,
+}
+
+impl ConsumerRole for NodeServer {
+    async fn setup(&self, link: &Link) -> Result<(Channel, Consumer), lapin::Error> {
+        let channel = link.connection.create_channel().await?;
+        channel.basic_qos(32, BasicQosOptions::default()).await?;
+        channel
+            .queue_declare(
+                self.queue.as_str().into(),
+                DURABLE_QUEUE,
+                FieldTable::default(),
+            )
+            .await?;
+        start_consumer(channel, &self.queue, BasicConsumeOptions::default()).await
+    }
+
+    async fn deliver(&mut self, channel: &Channel, delivery: lapin::message::Delivery) -> bool {
+        let response = match serde_json::from_slice::<Request>(&delivery.data) {
+            Ok(request) => self.handler.handle(request).await,
+            Err(error) => Response::Error {
+                code: "bad_request".into(),
+                message: error.to_string(),
+            },
+        };
+        if let (Some(reply_to), Some(correlation)) = (
+            delivery.properties.reply_to(),
+            delivery.properties.correlation_id(),
+        ) {
+            match serde_json::to_vec(&response) {
+                Ok(body) => {
+                    let properties = json_properties().with_correlation_id(correlation.clone());
+                    if let Err(error) = channel
+                        .basic_publish(
+                            "".into(),
+                            reply_to.clone(),
+                            BasicPublishOptions::default(),
+                            &body,
+                            properties,
+                        )
+                        .await
+                    {
+                        tracing::warn!(%error, "could not send rpc reply");
+                    }
+                }
+                Err(error) => tracing::error!(%error, "could not encode rpc reply"),
+            }
+        }
+        let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+        true
     }
 }
 
@@ -698,8 +713,66 @@ const DURABLE_PREFETCH: u16 = 64;
 /// Where the delivery count travels (1 for the first delivery).
 const ATTEMPT_HEADER: &str = "x-ferrovox-attempt";
 
+/// Queues and exchanges that survive a broker restart.
+const DURABLE_QUEUE: QueueDeclareOptions = QueueDeclareOptions {
+    passive: false,
+    durable: true,
+    exclusive: false,
+    auto_delete: false,
+    nowait: false,
+};
+const DURABLE_EXCHANGE: ExchangeDeclareOptions = ExchangeDeclareOptions {
+    passive: false,
+    durable: true,
+    auto_delete: false,
+    internal: false,
+    nowait: false,
+};
+
 fn unavailable(error: lapin::Error) -> BusError {
     BusError::Unavailable(error.to_string())
+}
+
+fn json_properties() -> BasicProperties {
+    BasicProperties::default().with_content_type("application/json".into())
+}
+
+/// Publishes on a confirm-mode channel and waits for the broker's confirm, at most
+/// [`CONFIRM_TIMEOUT`]: a broker that dies mid-publish must not stall the publisher.
+async fn publish_confirmed(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    payload: &[u8],
+    properties: BasicProperties,
+) -> Result<Confirmation, BusError> {
+    let publish = async {
+        channel
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                BasicPublishOptions::default(),
+                payload,
+                properties,
+            )
+            .await
+            .map_err(unavailable)?
+            .await
+            .map_err(unavailable)
+    };
+    tokio::time::timeout(CONFIRM_TIMEOUT, publish)
+        .await
+        .map_err(|_| {
+            BusError::Unavailable(format!("no publisher confirm within {CONFIRM_TIMEOUT:?}"))
+        })?
+}
+
+async fn ack(acker: &Acker) -> Result<(), BusError> {
+    acker
+        .ack(BasicAckOptions::default())
+        .await
+        .map(|_| ())
+        .map_err(unavailable)
 }
 
 fn long_string(value: &str) -> AMQPValue {
@@ -715,20 +788,14 @@ async fn declare_dead_letters(
         .exchange_declare(
             topology.dead_letter_exchange.as_str().into(),
             ExchangeKind::Direct,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
+            DURABLE_EXCHANGE,
             FieldTable::default(),
         )
         .await?;
     let queue = channel
         .queue_declare(
             topology.dead_letters.as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
+            DURABLE_QUEUE,
             FieldTable::default(),
         )
         .await?;
@@ -750,10 +817,6 @@ async fn declare_durable(
     pattern: &str,
 ) -> Result<(), lapin::Error> {
     declare_dead_letters(channel, topology).await?;
-    let durable = QueueDeclareOptions {
-        durable: true,
-        ..Default::default()
-    };
     let mut retry_args = FieldTable::default();
     retry_args.insert("x-dead-letter-exchange".into(), long_string(""));
     retry_args.insert(
@@ -761,7 +824,7 @@ async fn declare_durable(
         long_string(&topology.queue),
     );
     channel
-        .queue_declare(topology.retries.as_str().into(), durable, retry_args)
+        .queue_declare(topology.retries.as_str().into(), DURABLE_QUEUE, retry_args)
         .await?;
     let mut queue_args = FieldTable::default();
     queue_args.insert(
@@ -773,7 +836,7 @@ async fn declare_durable(
         long_string(&topology.queue),
     );
     channel
-        .queue_declare(topology.queue.as_str().into(), durable, queue_args)
+        .queue_declare(topology.queue.as_str().into(), DURABLE_QUEUE, queue_args)
         .await?;
     channel
         .queue_bind(
@@ -803,23 +866,20 @@ fn attempt_of(properties: &BasicProperties) -> u32 {
     u32::try_from(attempt.max(1)).unwrap_or(u32::MAX)
 }
 
-async fn run_durable(
-    mut link: watch::Receiver<Option<Arc<Link>>>,
-    topology: DurableTopology,
+/// A durable subscriber's consumer: settles each delivery through [`AmqpSettle`].
+struct DurableConsumer {
+    topology: Arc<DurableTopology>,
     pattern: String,
     retry: RetryPolicy,
     deliveries: mpsc::UnboundedSender<Delivery>,
-    bound: oneshot::Sender<Result<(), String>>,
+    /// Shared with the subscription's guard (see [`AmqpSettle::alive`]).
     alive: Arc<AtomicBool>,
-) {
-    let mut bound = Some(bound);
-    let topology = Arc::new(topology);
-    // A setup the broker refuses (say, a queue declared earlier with other arguments) is
-    // retried, but not at the reconnect pace: the log would drown.
-    let mut setup_backoff = RECONNECT_MIN;
-    while let Some(current) = wait_for_link(&mut link).await {
-        let consumer = async {
-            let channel = current.connection.create_channel().await?;
+}
+
+impl ConsumerRole for DurableConsumer {
+    async fn setup(&self, link: &Link) -> Result<(Channel, Consumer), lapin::Error> {
+        let started = async {
+            let channel = link.connection.create_channel().await?;
             // Retries are republished on this channel and must be confirmed before the
             // original is acknowledged.
             channel
@@ -828,70 +888,48 @@ async fn run_durable(
             channel
                 .basic_qos(DURABLE_PREFETCH, BasicQosOptions::default())
                 .await?;
-            declare_durable(&channel, &topology, &pattern).await?;
-            let consumer = channel
-                .basic_consume(
-                    topology.queue.as_str().into(),
-                    "".into(),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
-            Ok::<_, lapin::Error>((channel, consumer))
+            declare_durable(&channel, &self.topology, &self.pattern).await?;
+            start_consumer(
+                channel,
+                &self.topology.queue,
+                BasicConsumeOptions::default(),
+            )
+            .await
         }
         .await;
-        let (channel, mut consumer) = match consumer {
-            Ok(ok) => {
-                if let Some(bound) = bound.take() {
-                    let _ = bound.send(Ok(()));
-                }
-                setup_backoff = RECONNECT_MIN;
-                ok
-            }
+        if let Err(error) = &started {
+            tracing::warn!(queue = %self.topology.queue, %error, "cannot set up the durable subscription");
+        }
+        started
+    }
+
+    async fn deliver(&mut self, channel: &Channel, delivery: lapin::message::Delivery) -> bool {
+        let attempt = attempt_of(&delivery.properties);
+        let event = match serde_json::from_slice::<Event>(&delivery.data) {
+            Ok(event) => event,
             Err(error) => {
-                tracing::warn!(queue = %topology.queue, %error, "cannot set up the durable subscription");
-                if let Some(bound) = bound.take() {
-                    let _ = bound.send(Err(error.to_string()));
+                tracing::warn!(queue = %self.topology.queue, %error, "poison message moved to the dead-letter queue");
+                if let Err(error) = delivery
+                    .acker
+                    .reject(BasicRejectOptions { requeue: false })
+                    .await
+                {
+                    tracing::warn!(%error, "could not dead-letter a poison message");
                 }
-                tokio::time::sleep(setup_backoff).await;
-                setup_backoff = (setup_backoff * 2).min(RECONNECT_MAX);
-                continue;
+                return true;
             }
         };
-        while let Some(Ok(delivery)) = consumer.next().await {
-            let attempt = attempt_of(&delivery.properties);
-            let event = match serde_json::from_slice::<Event>(&delivery.data) {
-                Ok(event) => event,
-                Err(error) => {
-                    tracing::warn!(queue = %topology.queue, %error, "poison message moved to the dead-letter queue");
-                    if let Err(error) = delivery
-                        .acker
-                        .reject(BasicRejectOptions { requeue: false })
-                        .await
-                    {
-                        tracing::warn!(%error, "could not dead-letter a poison message");
-                    }
-                    continue;
-                }
-            };
-            let settle = AmqpSettle {
-                channel: channel.clone(),
-                topology: topology.clone(),
-                retry,
-                attempt,
-                message: delivery,
-                alive: alive.clone(),
-            };
-            if deliveries
-                .send(Delivery::new(event, attempt, Box::new(settle)))
-                .is_err()
-            {
-                return;
-            }
-        }
-        // The consumer ended: the connection dropped and the broker took back what was not
-        // acknowledged. Wait for the next link.
-        tokio::time::sleep(RECONNECT_MIN).await;
+        let settle = AmqpSettle {
+            channel: channel.clone(),
+            topology: self.topology.clone(),
+            retry: self.retry,
+            attempt,
+            message: delivery,
+            alive: self.alive.clone(),
+        };
+        self.deliveries
+            .send(Delivery::new(event, attempt, Box::new(settle)))
+            .is_ok()
     }
 }
 
@@ -928,33 +966,21 @@ impl AmqpSettle {
             .clone()
             .unwrap_or_default();
         headers.insert(ATTEMPT_HEADER.into(), AMQPValue::LongLongInt(next.into()));
-        let mut properties = BasicProperties::default()
-            .with_content_type("application/json".into())
+        let mut properties = json_properties()
             .with_delivery_mode(PERSISTENT)
             .with_headers(headers)
             .with_expiration(delay.as_millis().max(1).to_string().into());
         if let Some(id) = self.message.properties.message_id() {
             properties = properties.with_message_id(id.clone());
         }
-        let publish = async {
-            self.channel
-                .basic_publish(
-                    "".into(),
-                    topology.retries.as_str().into(),
-                    BasicPublishOptions::default(),
-                    &self.message.data,
-                    properties,
-                )
-                .await
-                .map_err(unavailable)?
-                .await
-                .map_err(unavailable)
-        };
-        let confirm = tokio::time::timeout(CONFIRM_TIMEOUT, publish)
-            .await
-            .map_err(|_| {
-                BusError::Unavailable(format!("no publisher confirm within {CONFIRM_TIMEOUT:?}"))
-            })??;
+        let confirm = publish_confirmed(
+            &self.channel,
+            "",
+            &topology.retries,
+            &self.message.data,
+            properties,
+        )
+        .await?;
         if let Confirmation::Nack(_) = confirm {
             // Left unacknowledged: the broker delivers it again when this channel closes.
             return Err(BusError::Rejected(format!(
@@ -962,25 +988,13 @@ impl AmqpSettle {
                 topology.queue
             )));
         }
-        self.message
-            .acker
-            .ack(BasicAckOptions::default())
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        ack(&self.message.acker).await
     }
 }
 
 impl Settle for AmqpSettle {
     fn ack(self: Box<Self>) -> SettleFuture {
-        Box::pin(async move {
-            self.message
-                .acker
-                .ack(BasicAckOptions::default())
-                .await
-                .map(|_| ())
-                .map_err(unavailable)
-        })
+        Box::pin(async move { ack(&self.message.acker).await })
     }
 
     fn reject(self: Box<Self>, error: String) -> SettleFuture {

@@ -202,6 +202,13 @@ pub(crate) fn check_subscriber_name(name: &str) -> Result<(), BusError> {
     Ok(())
 }
 
+/// What every bus checks before it sets up durable subscriber `name`: a name that makes a
+/// queue name everywhere and a policy that delivers at least once.
+pub(crate) fn check_durable_subscription(name: &str, retry: &RetryPolicy) -> Result<(), BusError> {
+    check_subscriber_name(name)?;
+    retry.check()
+}
+
 /// The event ids a consumer saw last, to drop redeliveries of events it already processed.
 /// Bounded: it forgets the oldest ids beyond its capacity, so a consumer whose effects must
 /// never repeat also records event ids where it records its effects.

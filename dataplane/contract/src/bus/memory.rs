@@ -3,7 +3,7 @@
 //! dead-letter queue per subscriber, see [`super::durable`]). Durable queues live as long as
 //! the bus: they survive a subscriber's disconnect, not the process.
 
-use super::durable::{Settle, SettleFuture, check_subscriber_name};
+use super::durable::{Settle, SettleFuture, check_durable_subscription, check_subscriber_name};
 use super::{
     Bus, BusError, DeadLetter, Delivery, DurableSubscription, Guard, RequestHandler, RetryPolicy,
     Serving, Subscription, topic_matches,
@@ -304,8 +304,7 @@ impl Bus for MemoryBus {
         pattern: &str,
         retry: RetryPolicy,
     ) -> Result<DurableSubscription, BusError> {
-        check_subscriber_name(name)?;
-        retry.check()?;
+        check_durable_subscription(name, &retry)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let mut registry = self.registry();
         registry.next_id += 1;
