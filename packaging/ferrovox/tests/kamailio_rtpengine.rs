@@ -13,56 +13,27 @@
 
 mod common;
 
-use common::Appliance;
+use common::media::{
+    Diagnostics, INTERFACE, NgTap, PACKETS, PEER, ng, relay_both_ways, start_relay,
+};
+use common::sip_trace::{WAIT, cue, tag_param, traced_sipp, wait_for_message};
 use ferrovox_testkit::ports::{free_udp_port, free_udp_tcp_port, loopback};
 use ferrovox_testkit::process::ChildGuard;
-use ferrovox_testkit::sipp::{Scenario, Sipp, SippRun, harness_scenario};
 use serde_json::{Value as Json, json};
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::UdpSocket;
-
-/// Where ferrovox anchors media: a loopback address no SIPp peer uses.
-const INTERFACE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
-/// The SIPp peers' (and the test's RTP sockets') address.
-const PEER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-/// Ports in ferrovox's --rtp-ports range.
-const RTP_RANGE_LEN: u16 = 40;
-/// RTP packets sent each way.
-const PACKETS: u16 = 50;
-const WAIT: Duration = Duration::from_secs(20);
-/// Distinguishes the test's own ng cookies and SIP probes.
-static NONCE: AtomicU64 = AtomicU64::new(1);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kamailio_rtpengine_anchors_a_sipp_call_on_ferrovox() {
     let dir = tempfile::tempdir().unwrap();
 
     // ferrovox's media node, its ng port behind the recording tap.
-    let (rtp_first, rtp_last) = free_port_range(INTERFACE, RTP_RANGE_LEN);
-    let rtp_range = rtp_first..=rtp_last;
-    let node = Appliance::start(
-        "media",
-        dir.path(),
-        &[
-            "--interface",
-            &INTERFACE.to_string(),
-            "--rtp-ports",
-            &format!("{rtp_first}-{rtp_last}"),
-            "--sip",
-            "off",
-            "--log-level",
-            "info,ferrovox_node=debug",
-        ],
-        &[],
-    )
-    .await;
+    let (node, rtp_range) =
+        start_relay(dir.path(), &["--log-level", "info,ferrovox_node=debug"]).await;
     let tap = NgTap::start(node.ng).await;
 
     // The RTP endpoints the SDPs name: sockets the test owns.
@@ -74,45 +45,30 @@ async fn kamailio_rtpengine_anchors_a_sipp_call_on_ferrovox() {
     // The callee, then Kamailio relaying to it, then the caller.
     let uas_sip = loopback(free_udp_tcp_port());
     let uas_trace = dir.path().join("uas_messages.log");
-    let uas = Sipp::new(
-        Scenario::File(harness_scenario("uas_rtpengine.xml")),
-        uas_sip,
-    )
-    .arg("-mp")
-    .arg(sipp_media_port().to_string())
-    .arg("-set")
-    .arg("callee_rtp")
-    .arg(callee_addr.port().to_string())
-    .arg("-trace_msg")
-    .arg("-message_file")
-    .arg(uas_trace.display().to_string())
-    .spawn()
-    .expect("start the SIPp UAS");
+    let uas = traced_sipp("uas_rtpengine.xml", uas_sip, &uas_trace)
+        .arg("-set")
+        .arg("callee_rtp")
+        .arg(callee_addr.port().to_string())
+        .spawn()
+        .expect("start the SIPp UAS");
     let kamailio = Kamailio::start(dir.path(), tap.addr, uas_sip).await;
     let uac_trace = dir.path().join("uac_messages.log");
     let uac_sip = loopback(free_udp_tcp_port());
-    let uac = Sipp::new(
-        Scenario::File(harness_scenario("uac_rtpengine.xml")),
-        uac_sip,
-    )
-    .remote(kamailio.addr)
-    .calls(1)
-    .arg("-mp")
-    .arg(sipp_media_port().to_string())
-    .arg("-set")
-    .arg("caller_rtp")
-    .arg(caller_addr.port().to_string())
-    .arg("-trace_msg")
-    .arg("-message_file")
-    .arg(uac_trace.display().to_string())
-    .spawn()
-    .expect("start the SIPp UAC");
+    let uac = traced_sipp("uac_rtpengine.xml", uac_sip, &uac_trace)
+        .remote(kamailio.addr)
+        .calls(1)
+        .arg("-set")
+        .arg("caller_rtp")
+        .arg(caller_addr.port().to_string())
+        .spawn()
+        .expect("start the SIPp UAC");
+    let kamailio_log = || kamailio.log();
     let diagnostics = Diagnostics {
-        node: &node,
-        kamailio: &kamailio,
         tap: &tap,
-        uac: &uac,
-        uas: &uas,
+        signalling: ("kamailio", &kamailio_log),
+        relay: &node,
+        uac: uac.work_dir().to_owned(),
+        uas: uas.work_dir().to_owned(),
     };
 
     // (1) The 200 OK the caller got, and the INVITE the callee got, name ferrovox.
@@ -133,7 +89,7 @@ async fn kamailio_rtpengine_anchors_a_sipp_call_on_ferrovox() {
         assert_eq!(relay.ip(), INTERFACE, "{what} does not name ferrovox");
         assert!(
             rtp_range.contains(&relay.port()),
-            "{what} names port {}, outside ferrovox's range {rtp_first}-{rtp_last}",
+            "{what} names port {}, outside ferrovox's range {rtp_range:?}",
             relay.port()
         );
     }
@@ -163,24 +119,8 @@ async fn kamailio_rtpengine_anchors_a_sipp_call_on_ferrovox() {
 
     // (2) RTP both ways through ferrovox: each packet arrives from the relay port the SDP
     // named to its receiver, unchanged.
-    let to_callee = relay_rtp(
-        &caller_rtp,
-        relay_for_caller,
-        &callee_rtp,
-        relay_for_callee,
-        0x1111_1111,
-    )
-    .await;
-    let to_caller = relay_rtp(
-        &callee_rtp,
-        relay_for_callee,
-        &caller_rtp,
-        relay_for_caller,
-        0x2222_2222,
-    )
-    .await;
     assert_eq!(
-        (to_callee, to_caller),
+        relay_both_ways(&caller_rtp, relay_for_caller, &callee_rtp, relay_for_callee).await,
         (Ok(PACKETS), Ok(PACKETS)),
         "RTP caller->callee, callee->caller through ferrovox\n{}",
         diagnostics.render()
@@ -227,7 +167,7 @@ async fn kamailio_rtpengine_anchors_a_sipp_call_on_ferrovox() {
     );
 
     // (3) The BYE: cued, the caller hangs up, its call completes and ferrovox forgets it.
-    hang_up_cue(uac_sip, &ok).await;
+    cue(uac_sip, &ok).await;
     let outcome = uac
         .wait(WAIT)
         .unwrap_or_else(|e| panic!("the UAC did not finish: {e}\n{}", kamailio.log()));
@@ -320,147 +260,6 @@ async fn kamailio_rtpengine_anchors_a_sipp_call_on_ferrovox() {
     assert!(node.interrupt().success());
 }
 
-/// Sends `PACKETS` RTP packets with `ssrc` from `from` to `relay_in`, and receives them on
-/// `at`, each from `relay_out`. The number that arrived intact, or what went wrong.
-async fn relay_rtp(
-    from: &UdpSocket,
-    relay_in: SocketAddr,
-    at: &UdpSocket,
-    relay_out: SocketAddr,
-    ssrc: u32,
-) -> Result<u16, String> {
-    for seq in 0..PACKETS {
-        from.send_to(&rtp_packet(ssrc, seq), relay_in)
-            .await
-            .map_err(|e| format!("send to {relay_in}: {e}"))?;
-    }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut seen = vec![false; usize::from(PACKETS)];
-    let mut buf = [0u8; 2048];
-    while seen.iter().any(|s| !s) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let received = tokio::time::timeout(left, at.recv_from(&mut buf)).await;
-        let Ok(received) = received else {
-            let count = seen.iter().filter(|s| **s).count();
-            return Err(format!(
-                "{count} of {PACKETS} packets with SSRC {ssrc:#x} arrived within 5 s"
-            ));
-        };
-        let (n, source) = received.map_err(|e| format!("receive: {e}"))?;
-        if source != relay_out {
-            return Err(format!(
-                "a packet came from {source}, not from ferrovox's {relay_out}"
-            ));
-        }
-        let seq = u16::from_be_bytes([buf[2], buf[3]]);
-        if n < 12 || u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) != ssrc {
-            // The other direction's packets are not this exchange's business.
-            continue;
-        }
-        if buf[..n] != rtp_packet(ssrc, seq)[..] || seq >= PACKETS {
-            return Err(format!("packet {seq} was altered: {:02x?}", &buf[..n]));
-        }
-        seen[usize::from(seq)] = true;
-    }
-    Ok(PACKETS)
-}
-
-/// An RTP packet: version 2, PCMU, 20 ms of silence.
-fn rtp_packet(ssrc: u32, seq: u16) -> Vec<u8> {
-    let mut packet = vec![0x80, 0x00];
-    packet.extend_from_slice(&seq.to_be_bytes());
-    packet.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
-    packet.extend_from_slice(&ssrc.to_be_bytes());
-    packet.extend_from_slice(&[0xff; 160]);
-    packet
-}
-
-/// `FIRST-LAST` for ferrovox's --rtp-ports: `len` consecutive UDP ports free on `ip` a
-/// moment ago, from an even port the kernel picked.
-fn free_port_range(ip: IpAddr, len: u16) -> (u16, u16) {
-    for _ in 0..100 {
-        let first = std::net::UdpSocket::bind((ip, 0))
-            .and_then(|s| s.local_addr())
-            .unwrap_or_else(|e| panic!("cannot bind a UDP port on {ip}: {e}"))
-            .port()
-            & !1;
-        let Some(last) = first.checked_add(len - 1) else {
-            continue;
-        };
-        let held: Result<Vec<_>, _> = (first..=last)
-            .map(|port| std::net::UdpSocket::bind((ip, port)))
-            .collect();
-        if held.is_ok() {
-            return (first, last);
-        }
-    }
-    panic!("no {len} consecutive free UDP ports on {ip} after 100 tries")
-}
-
-/// A `-mp` for SIPp, which binds it and the port two above (audio and video) even when, as
-/// here, the scenario's SDP names other ports.
-fn sipp_media_port() -> u16 {
-    for _ in 0..100 {
-        let port = free_udp_port();
-        if let Some(video) = port.checked_add(2)
-            && std::net::UdpSocket::bind((PEER, port)).is_ok()
-            && std::net::UdpSocket::bind((PEER, video)).is_ok()
-        {
-            return port;
-        }
-    }
-    panic!("no free UDP port p with p+2 free after 100 tries")
-}
-
-/// One ng command straight to ferrovox (JSON encoding), and its reply.
-async fn ng(addr: SocketAddr, command: Json) -> Json {
-    let socket = UdpSocket::bind((PEER, 0)).await.unwrap();
-    let cookie = format!("t{}", NONCE.fetch_add(1, Ordering::Relaxed));
-    let datagram = format!("{cookie} {command}");
-    socket.send_to(datagram.as_bytes(), addr).await.unwrap();
-    let mut buf = vec![0u8; 65536];
-    let n = tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf))
-        .await
-        .unwrap_or_else(|_| panic!("no ng reply to {command} within 5 s"))
-        .unwrap();
-    let reply = std::str::from_utf8(&buf[..n]).unwrap();
-    let body = reply
-        .strip_prefix(&format!("{cookie} "))
-        .unwrap_or_else(|| panic!("ng reply without our cookie: {reply}"));
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("ng reply is not JSON ({e}): {body}"))
-}
-
-/// The INFO that tells the UAC scenario to hang up, sent straight to the UAC: the call's
-/// Call-ID is what SIPp matches it by.
-async fn hang_up_cue(uac: SocketAddr, ok: &TracedMessage) {
-    let socket = UdpSocket::bind((PEER, 0)).await.unwrap();
-    let local = socket.local_addr().unwrap();
-    let info = format!(
-        "INFO sip:sipp@{uac} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {local};branch=z9hG4bK-cue{nonce}\r\n\
-         From: {from}\r\n\
-         To: {to}\r\n\
-         Call-ID: {call_id}\r\n\
-         CSeq: 1 INFO\r\n\
-         Max-Forwards: 70\r\n\
-         Content-Length: 0\r\n\r\n",
-        nonce = NONCE.fetch_add(1, Ordering::Relaxed),
-        from = ok.header("To").unwrap(),
-        to = ok.header("From").unwrap(),
-        call_id = ok.header("Call-ID").unwrap(),
-    );
-    socket.send_to(info.as_bytes(), uac).await.unwrap();
-}
-
-/// The `tag` parameter of a From or To header value.
-fn tag_param(header: &str) -> String {
-    header
-        .split(';')
-        .find_map(|p| p.trim().strip_prefix("tag="))
-        .unwrap_or_else(|| panic!("no tag in {header}"))
-        .to_owned()
-}
-
 /// Kamailio with benches/testkit/kamailio/rtpengine.cfg, in the foreground, in its own
 /// process group (its children are stopped with it).
 struct Kamailio {
@@ -518,7 +317,7 @@ impl Kamailio {
                      Max-Forwards: 0\r\n\
                      Content-Length: 0\r\n\r\n",
                     local = probe.local_addr().unwrap(),
-                    nonce = NONCE.fetch_add(1, Ordering::Relaxed),
+                    nonce = common::nonce(),
                 );
                 probe.send_to(options.as_bytes(), addr).await.ok()?;
                 let mut buf = [0u8; 4096];
@@ -566,270 +365,5 @@ impl Drop for Kamailio {
                 .stderr(Stdio::null())
                 .status();
         }
-    }
-}
-
-/// A UDP forwarder between Kamailio and ferrovox's ng port that records every command and
-/// reply, decoded from bencode.
-struct NgTap {
-    addr: SocketAddr,
-    log: Arc<Mutex<Vec<NgExchange>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-#[derive(Debug, Clone)]
-struct NgExchange {
-    cookie: String,
-    request: Json,
-    reply: Option<Json>,
-}
-
-impl NgExchange {
-    fn command(&self) -> &str {
-        self.request["command"].as_str().unwrap_or("?")
-    }
-}
-
-impl NgTap {
-    async fn start(ng: SocketAddr) -> Self {
-        let downstream = UdpSocket::bind((PEER, 0)).await.unwrap();
-        let upstream = UdpSocket::bind((PEER, 0)).await.unwrap();
-        upstream.connect(ng).await.unwrap();
-        let addr = downstream.local_addr().unwrap();
-        let log = Arc::new(Mutex::new(Vec::<NgExchange>::new()));
-        let task_log = log.clone();
-        let task = tokio::spawn(async move {
-            let mut clients: HashMap<String, SocketAddr> = HashMap::new();
-            let mut down = vec![0u8; 65536];
-            let mut up = vec![0u8; 65536];
-            loop {
-                tokio::select! {
-                    received = downstream.recv_from(&mut down) => {
-                        let Ok((n, client)) = received else { continue };
-                        let (cookie, request) = split_ng(&down[..n]);
-                        clients.insert(cookie.clone(), client);
-                        task_log.lock().unwrap().push(NgExchange { cookie, request, reply: None });
-                        let _ = upstream.send(&down[..n]).await;
-                    }
-                    received = upstream.recv(&mut up) => {
-                        let Ok(n) = received else { continue };
-                        let (cookie, reply) = split_ng(&up[..n]);
-                        if let Some(client) = clients.get(&cookie) {
-                            let _ = downstream.send_to(&up[..n], client).await;
-                        }
-                        let mut log = task_log.lock().unwrap();
-                        if let Some(exchange) =
-                            log.iter_mut().rev().find(|e| e.cookie == cookie && e.reply.is_none())
-                        {
-                            exchange.reply = Some(reply);
-                        }
-                    }
-                }
-            }
-        });
-        Self { addr, log, task }
-    }
-
-    fn exchanges(&self) -> Vec<NgExchange> {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn render(&self) -> String {
-        self.exchanges()
-            .iter()
-            .map(|e| {
-                format!(
-                    "  -> {}\n  <- {}\n",
-                    e.request,
-                    e.reply
-                        .as_ref()
-                        .map_or_else(|| "(no reply)".to_owned(), Json::to_string)
-                )
-            })
-            .collect()
-    }
-}
-
-impl Drop for NgTap {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// An ng datagram's cookie and its bencode message as JSON (byte strings as text).
-fn split_ng(datagram: &[u8]) -> (String, Json) {
-    let space = datagram
-        .iter()
-        .position(|b| *b == b' ')
-        .unwrap_or(datagram.len());
-    let cookie = String::from_utf8_lossy(&datagram[..space]).into_owned();
-    let body = datagram.get(space + 1..).unwrap_or_default();
-    let mut at = 0;
-    let message = decode_bencode(body, &mut at)
-        .unwrap_or_else(|| json!({"undecodable": String::from_utf8_lossy(body)}));
-    (cookie, message)
-}
-
-fn decode_bencode(data: &[u8], at: &mut usize) -> Option<Json> {
-    match *data.get(*at)? {
-        b'i' => {
-            let end = *at + data[*at..].iter().position(|b| *b == b'e')?;
-            let number = std::str::from_utf8(&data[*at + 1..end])
-                .ok()?
-                .parse::<i64>()
-                .ok()?;
-            *at = end + 1;
-            Some(json!(number))
-        }
-        b'l' => {
-            *at += 1;
-            let mut items = Vec::new();
-            while *data.get(*at)? != b'e' {
-                items.push(decode_bencode(data, at)?);
-            }
-            *at += 1;
-            Some(Json::Array(items))
-        }
-        b'd' => {
-            *at += 1;
-            let mut map = serde_json::Map::new();
-            while *data.get(*at)? != b'e' {
-                let key = decode_bencode(data, at)?;
-                let value = decode_bencode(data, at)?;
-                map.insert(key.as_str()?.to_owned(), value);
-            }
-            *at += 1;
-            Some(Json::Object(map))
-        }
-        b'0'..=b'9' => {
-            let colon = *at + data[*at..].iter().position(|b| *b == b':')?;
-            let len: usize = std::str::from_utf8(&data[*at..colon]).ok()?.parse().ok()?;
-            let bytes = data.get(colon + 1..colon + 1 + len)?;
-            *at = colon + 1 + len;
-            Some(Json::String(String::from_utf8_lossy(bytes).into_owned()))
-        }
-        _ => None,
-    }
-}
-
-/// One SIP message from a SIPp `-trace_msg` file.
-#[derive(Debug, Clone)]
-struct TracedMessage {
-    received: bool,
-    text: String,
-}
-
-impl TracedMessage {
-    fn first_line(&self) -> &str {
-        self.text.lines().next().unwrap_or_default()
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.text
-            .lines()
-            .take_while(|l| !l.trim().is_empty())
-            .find_map(|line| {
-                let (key, value) = line.split_once(':')?;
-                key.trim()
-                    .eq_ignore_ascii_case(name)
-                    .then_some(value.trim())
-            })
-    }
-
-    fn cseq_method(&self) -> &str {
-        self.header("CSeq")
-            .and_then(|c| c.split_whitespace().nth(1))
-            .unwrap_or_default()
-    }
-
-    /// The body's lines starting with `prefix` (`"c="`, `"o="`).
-    fn sdp_lines(&self, prefix: &str) -> Vec<&str> {
-        let body = self.text.split_once("\n\n").map_or("", |(_, body)| body);
-        body.lines()
-            .map(str::trim)
-            .filter(|l| l.starts_with(prefix))
-            .collect()
-    }
-
-    /// The audio stream's address: the media-level `c=` if any, else the session's.
-    fn audio_endpoint(&self) -> SocketAddr {
-        let body = self.text.split_once("\n\n").map_or("", |(_, body)| body);
-        let mut address = None;
-        let mut port = None;
-        for line in body.lines().map(str::trim) {
-            if let Some(c) = line.strip_prefix("c=IN IP4 ") {
-                address = c
-                    .split('/')
-                    .next()
-                    .and_then(|a| a.trim().parse::<IpAddr>().ok());
-            } else if let Some(m) = line.strip_prefix("m=") {
-                let mut fields = m.split_whitespace();
-                if port.is_some() || fields.next() != Some("audio") {
-                    continue;
-                }
-                port = fields.next().and_then(|p| p.parse::<u16>().ok());
-            }
-        }
-        match (address, port) {
-            (Some(ip), Some(port)) => SocketAddr::new(ip, port),
-            _ => panic!("no audio address in the SDP of\n{}", self.text),
-        }
-    }
-}
-
-/// The messages of a SIPp `-trace_msg` file, in order.
-fn traced_messages(path: &Path) -> Vec<TracedMessage> {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .replace("\r\n", "\n");
-    text.split("-----------------------------------------------")
-        .filter_map(|block| {
-            let mut parts = block.splitn(3, '\n');
-            let _timestamp = parts.next()?;
-            let direction = parts.next()?;
-            let message = parts.next()?.trim_start_matches('\n').trim_end();
-            (!message.is_empty()).then(|| TracedMessage {
-                received: direction.contains("received"),
-                text: format!("{message}\n"),
-            })
-        })
-        .collect()
-}
-
-async fn wait_for_message(
-    path: &Path,
-    what: &str,
-    diagnostics: &Diagnostics<'_>,
-    matches: impl Fn(&TracedMessage) -> bool,
-) -> TracedMessage {
-    let found = ferrovox_testkit::wait::until(what, WAIT, || {
-        let message = traced_messages(path).into_iter().find(|m| matches(m));
-        async move { message }
-    })
-    .await;
-    found.unwrap_or_else(|error| panic!("{error}\n{}", diagnostics.render()))
-}
-
-/// Everything worth showing when a step fails.
-struct Diagnostics<'a> {
-    node: &'a Appliance,
-    kamailio: &'a Kamailio,
-    tap: &'a NgTap,
-    uac: &'a SippRun,
-    uas: &'a SippRun,
-}
-
-impl Diagnostics<'_> {
-    fn render(&self) -> String {
-        let read =
-            |dir: &Path, name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-        format!(
-            "ng exchanges:\n{}\nkamailio:\n{}\nferrovox stderr:\n{}\nUAC errors:\n{}\nUAS errors:\n{}",
-            self.tap.render(),
-            self.kamailio.log(),
-            self.node.stderr(),
-            read(self.uac.work_dir(), "errors.log"),
-            read(self.uas.work_dir(), "errors.log"),
-        )
     }
 }

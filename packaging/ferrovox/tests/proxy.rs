@@ -4,88 +4,13 @@
 
 mod common;
 
-use common::BINARY;
+use common::proxy::ProxyProcess;
 use ferrovox_testkit::ports::{free_udp_tcp_port, loopback};
-use ferrovox_testkit::process::ChildGuard;
 use ferrovox_testkit::sipp::{Scenario, Sipp, SippOutcome, harness_scenario};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// A running `ferrovox proxy` with its own config file and data directory.
-struct ProxyProcess {
-    child: ChildGuard,
-    addr: SocketAddr,
-    dir: tempfile::TempDir,
-}
-
-impl ProxyProcess {
-    /// Starts `ferrovox proxy` on a free port (UDP and TCP) with `config` as its [sip] table
-    /// body and `args` appended; waits for its banner.
-    fn start(config: &str, args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let addr = loopback(free_udp_tcp_port());
-        let config_path = dir.path().join("ferrovox.toml");
-        std::fs::write(
-            &config_path,
-            format!("[sip]\nlisten = \"udp:{addr},tcp:{addr}\"\n{config}\n"),
-        )
-        .unwrap();
-        let mut command = Command::new(BINARY);
-        command
-            .arg("proxy")
-            .arg("--config")
-            .arg(&config_path)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(args)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(dir.path().join("stdout")).unwrap())
-            .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap());
-        for (name, _) in std::env::vars() {
-            if name.starts_with("FERROVOX_") {
-                command.env_remove(name);
-            }
-        }
-        let child = ChildGuard::new("ferrovox proxy", command.spawn().expect("spawn ferrovox"));
-        let proxy = Self { child, addr, dir };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !proxy.stdout().contains("Press Ctrl-C") {
-            assert!(
-                Instant::now() < deadline,
-                "ferrovox proxy did not start\nstdout:\n{}\nstderr:\n{}",
-                proxy.stdout(),
-                proxy.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        proxy
-    }
-
-    fn stdout(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("stdout")).unwrap_or_default()
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
-    }
-
-    /// Ctrl-C: the proxy must exit cleanly within 10 s.
-    fn stop(mut self) {
-        self.child.signal("INT").expect("SIGINT");
-        let status = self
-            .child
-            .wait_timeout(Duration::from_secs(10))
-            .expect("wait for the proxy");
-        match status {
-            Some(status) => assert!(status.success(), "{status:?}\n{}", self.stderr()),
-            None => panic!("the proxy ignored Ctrl-C\n{}", self.stderr()),
-        }
-    }
-}
 
 fn uas(scenario: PathBuf) -> (ferrovox_testkit::sipp::SippRun, SocketAddr) {
     let addr = loopback(free_udp_tcp_port());

@@ -1,15 +1,28 @@
-//! Starting the real `ferrovox` binary on free ports for a test.
+//! Starting the real `ferrovox` binary on free ports for a test; the submodules hold what
+//! the call tests share (`ferrovox proxy`, SIPp traces, RTP and ng).
 
 #![allow(dead_code)] // each test binary uses a different part of this module
+
+pub mod media;
+pub mod proxy;
+pub mod sip_trace;
 
 use ferrovox_testkit::ports::{free_tcp_port, free_udp_port, free_udp_tcp_port, loopback};
 use ferrovox_testkit::process::ChildGuard;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_ferrovox");
+
+/// A number no earlier call in this test binary got: keeps the test's own ng cookies, branches
+/// and Call-IDs apart.
+pub fn nonce() -> u64 {
+    static NONCE: AtomicU64 = AtomicU64::new(1);
+    NONCE.fetch_add(1, Ordering::Relaxed)
+}
 
 /// `ferrovox <args>` run to completion.
 pub fn run(args: &[&str], data_dir: &Path, env: &[(&str, &str)]) -> Output {
