@@ -270,10 +270,11 @@ fn main() -> anyhow::Result<()> {
                 work_dir,
                 nice,
             };
+            let machine = Machine::describe();
             let report = rest::run(&config);
             println!(
                 "Machine: {}\nREST GET {} (a number, cache hit), open loop, {} s per rate, {} keep-alive connections; latency from the scheduled send time.\n\n{}",
-                Machine::describe().line(),
+                machine.line(),
                 report.path,
                 duration.as_secs_f64(),
                 connections,

@@ -499,7 +499,7 @@ impl TranscodingReport {
             self.clock_tick_us
         );
         out.push_str(
-            "| SUT | calls | loss PCMU→Opus % | loss Opus→PCMU % | start-up drops | check failures | SUT cores | CPU ms per call-second | µs per packet | calls per core | × rtpengine | generator cores |\n\
+            "| SUT | calls | loss PCMU→Opus % | loss Opus→PCMU % | start-up drops | check failures | SUT cores | CPU ms per call-second | µs per packet | calls per core | × rtpengine (µs/packet) | generator cores |\n\
              |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         let mut sorted: Vec<&TranscodePoint> = self.points.iter().collect();
@@ -515,13 +515,14 @@ impl TranscodingReport {
                 );
                 continue;
             }
+            // Per delivered packet, so an overloaded SUT is not made cheap by what it dropped.
             let ratio = self
                 .points
                 .iter()
                 .find(|o| o.sut == SutKind::Rtpengine && o.calls == p.calls && o.error.is_none())
-                .filter(|o| o.cpu_ms_per_call_second > 0.0)
+                .filter(|o| o.cpu_us_per_packet > 0.0)
                 .map_or("–".to_owned(), |o| {
-                    format!("{:.2}", p.cpu_ms_per_call_second / o.cpu_ms_per_call_second)
+                    format!("{:.2}", p.cpu_us_per_packet / o.cpu_us_per_packet)
                 });
             let _ = writeln!(
                 out,
@@ -584,6 +585,7 @@ mod tests {
         p.loss_opus_to_pcmu_pct = 0.0;
         p.sut_cores = cores;
         p.cpu_ms_per_call_second = cores * 1000.0 / calls as f64;
+        p.cpu_us_per_packet = cores * 1e6 / (calls as f64 * 100.0);
         p.calls_per_core = calls as f64 / cores;
         p
     }
@@ -618,7 +620,7 @@ mod tests {
                 .to_owned()
         };
         assert!(
-            line("| ferrovox | 100 |").contains("| 0.50 | 5.00 | 0.0 | 200 | 0.50 |"),
+            line("| ferrovox | 100 |").contains("| 0.50 | 5.00 | 50.0 | 200 | 0.50 |"),
             "{table}"
         );
         assert!(

@@ -188,9 +188,10 @@ pub struct TranscodeReport {
     pub relay_cpu: Option<CpuTime>,
     /// Relay CPU in cores over the window.
     pub relay_cores: f64,
-    /// Relay CPU per transcoded packet (both directions), µs.
+    /// Relay CPU per packet it delivered (both directions), µs.
     pub relay_cpu_us_per_packet: f64,
-    /// Bidirectional calls one core would carry at this cost.
+    /// Bidirectional calls one core would carry at this cost (at the delivered share of the
+    /// packets when there was loss).
     pub calls_per_core: f64,
     pub generator_cpu_cores: f64,
     pub send_errors: u64,
@@ -771,8 +772,13 @@ pub fn run(
         _ => None,
     };
     let relay_cores = relay_cpu.map_or(0.0, |c| c.total_us() as f64 / 1e6 / window_s.max(1e-9));
-    let packets_in_window = 2.0 * config.calls as f64 * window_s / PTIME.as_secs_f64();
     let lost = a_to_b.lost + b_to_a.lost;
+    // Packets the relay delivered in the window, estimated from the whole run's delivery
+    // ratio: an overloaded relay must not be credited with packets it dropped.
+    let delivered =
+        (a_to_b.received + b_to_a.received) as f64 / (a_to_b.sent + b_to_a.sent).max(1) as f64;
+    let packets_in_window =
+        2.0 * config.calls as f64 * window_s / PTIME.as_secs_f64() * delivered.min(1.0);
     Ok(TranscodeReport {
         calls: config.calls,
         duration_s: config.duration.as_secs_f64(),
@@ -789,7 +795,7 @@ pub fn run(
         relay_cpu_us_per_packet: relay_cpu
             .map_or(0.0, |c| c.total_us() as f64 / packets_in_window.max(1.0)),
         calls_per_core: if relay_cores > 0.0 {
-            config.calls as f64 / relay_cores
+            config.calls as f64 * delivered.min(1.0) / relay_cores
         } else {
             0.0
         },
