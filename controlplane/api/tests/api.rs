@@ -1,10 +1,12 @@
 //! The control plane's HTTP surface on the embedded engines and on the dev stack.
 
-use ferrovox_contract::{AmqpBus, MemoryBus};
-use ferrovox_control::{AdminKey, ControlPlane, Engines, ensure_admin};
-use ferrovox_testkit::devstack::DevStack;
+mod common;
+
+use common::call;
+use ferrovox_control::{AdminKey, ControlPlane, ensure_admin};
 use ferrovox_testkit::ports::{free_tcp_port, loopback};
 use ferrovox_testkit::wait::http_get;
+use reqwest::Method;
 use std::sync::{Arc, OnceLock};
 
 fn metrics() -> ferrovox_control::RenderMetrics {
@@ -19,31 +21,10 @@ fn metrics() -> ferrovox_control::RenderMetrics {
     Arc::new(move || handle.render())
 }
 
-async fn embedded(dir: &std::path::Path) -> Engines {
-    Engines {
-        store: ferrovox_store::open(&format!("sqlite://{}/ferrovox.db", dir.display()))
-            .await
-            .unwrap(),
-        cache: ferrovox_cache::open("memory://").unwrap(),
-        bus: Arc::new(MemoryBus::new()),
-    }
-}
-
-async fn get_with_key(url: &str, key: &str) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new()
-        .get(url)
-        .header("Authorization", format!("AccessKey {key}"))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn embedded_appliance_bootstraps_an_admin_key_that_works() {
     let dir = tempfile::tempdir().unwrap();
-    let engines = embedded(dir.path()).await;
+    let engines = common::embedded(dir.path()).await;
     engines.store.migrate().await.unwrap();
     let token = match ensure_admin(engines.store.as_ref(), dir.path())
         .await
@@ -80,7 +61,7 @@ async fn embedded_appliance_bootstraps_an_admin_key_that_works() {
     assert_eq!(ready["checks"]["cache"]["kind"], "memory");
     assert_eq!(ready["checks"]["bus"]["kind"], "memory");
 
-    let (status, customer) = get_with_key(&format!("{base}/v1.0/customer"), &token).await;
+    let (status, customer) = call(&base, Method::GET, "/v1.0/customer", &token, None).await;
     assert_eq!(status, 200, "{customer}");
     assert_eq!(customer["name"], "admin");
     assert_eq!(
@@ -98,7 +79,7 @@ async fn embedded_appliance_bootstraps_an_admin_key_that_works() {
         .unwrap();
     assert_eq!(status, 200, "{body}");
 
-    let (status, error) = get_with_key(&format!("{base}/v1.0/customer"), "ak_wrong").await;
+    let (status, error) = call(&base, Method::GET, "/v1.0/customer", "ak_wrong", None).await;
     assert_eq!(status, 401);
     assert_eq!(error["error"], "unauthorized");
     let (status, body) = http_get(&format!("{base}/v1.0/customer")).await.unwrap();
@@ -122,7 +103,7 @@ async fn embedded_appliance_bootstraps_an_admin_key_that_works() {
 #[tokio::test]
 async fn ready_names_the_dependency_that_is_down() {
     let dir = tempfile::tempdir().unwrap();
-    let mut engines = embedded(dir.path()).await;
+    let mut engines = common::embedded(dir.path()).await;
     let closed = free_tcp_port();
     engines.cache = ferrovox_cache::open(&format!("redis://127.0.0.1:{closed}/")).unwrap();
     let api = ControlPlane::start(loopback(free_tcp_port()), engines, metrics())
@@ -145,20 +126,7 @@ async fn ready_names_the_dependency_that_is_down() {
 
 #[tokio::test]
 async fn dev_stack_engines_are_ready() {
-    let stack = DevStack::get();
-    let engines = Engines {
-        store: ferrovox_store::open(&stack.fresh_mysql_database().unwrap())
-            .await
-            .unwrap(),
-        cache: ferrovox_cache::open(&stack.cache_url).unwrap(),
-        bus: Arc::new(
-            AmqpBus::new(
-                &stack.bus_url,
-                &format!("test-{}", uuid::Uuid::new_v4().simple()),
-            )
-            .unwrap(),
-        ),
-    };
+    let engines = common::dev_stack().await;
     let api = ControlPlane::start(loopback(free_tcp_port()), engines, metrics())
         .await
         .unwrap();
@@ -181,7 +149,7 @@ async fn a_port_in_use_names_the_setting() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let error = ControlPlane::start(
         taken.local_addr().unwrap(),
-        embedded(dir.path()).await,
+        common::embedded(dir.path()).await,
         metrics(),
     )
     .await

@@ -3,25 +3,19 @@
 
 mod common;
 
-use common::call;
-use ferrovox_control::{ControlPlane, Engines};
-use ferrovox_testkit::ports::{free_tcp_port, loopback};
+use common::{call, expect};
+use ferrovox_control::Engines;
 use reqwest::Method;
 use serde_json::json;
-use std::sync::Arc;
 
 async fn carriers_behave(engines: Engines, data_dir: &std::path::Path) {
     let key = common::admin_key(&engines, data_dir).await;
-    let control = ControlPlane::start(loopback(free_tcp_port()), engines, Arc::new(String::new))
-        .await
-        .unwrap();
-    let base = format!("http://{}", control.addr());
+    let (control, base) = common::start_control(&engines).await;
 
-    let (status, provider) = call(&base, Method::POST, "/v1.0/providers", &key, Some(json!({
+    let provider = expect(&base, Method::POST, "/v1.0/providers", &key, Some(json!({
         "hostname": "sip.carrier.example", "transport": "tls", "tech_prefix": "1234#",
         "codecs": ["PCMA", "G722", "telephone-event"], "auth_username": "acct", "auth_password": "hunter22"
-    }))).await;
-    assert_eq!(status, 201, "{provider}");
+    })), 201).await;
     assert_eq!(provider["port"], 5061, "tls defaults to 5061");
     assert!(
         !provider.to_string().contains("hunter22"),
@@ -60,15 +54,15 @@ async fn carriers_behave(engines: Engines, data_dir: &std::path::Path) {
     }
 
     // Routes point at a live provider of the same customer.
-    let (status, route) = call(
+    let route = expect(
         &base,
         Method::POST,
         "/v1.0/routes",
         &key,
         Some(json!({"provider_id": provider_id, "target": "+44", "priority": 10})),
+        201,
     )
     .await;
-    assert_eq!(status, 201, "{route}");
     assert_eq!(
         (route["target"].as_str(), route["priority"].as_u64()),
         (Some("+44"), Some(10))
@@ -168,14 +162,6 @@ async fn carriers_behave(engines: Engines, data_dir: &std::path::Path) {
     control.shutdown().await;
 }
 
-#[tokio::test]
-async fn carriers_on_the_embedded_engines() {
-    let dir = tempfile::tempdir().unwrap();
-    carriers_behave(common::embedded(dir.path()).await, dir.path()).await;
-}
-
-#[tokio::test]
-async fn carriers_on_mariadb_redis_rabbitmq() {
-    let dir = tempfile::tempdir().unwrap();
-    carriers_behave(common::dev_stack().await, dir.path()).await;
-}
+on_both_stacks!(carriers_behave:
+    carriers_on_the_embedded_engines,
+    carriers_on_mariadb_redis_rabbitmq);

@@ -5,62 +5,24 @@
 
 mod common;
 
-use common::call;
-use ferrovox_control::{ControlPlane, Engines, generate_token, token_hash};
+use common::{call, expect};
+use ferrovox_control::Engines;
 use ferrovox_store::model::now;
-use ferrovox_store::{AccessKey, Customer, LIVE, Store};
-use ferrovox_testkit::ports::{free_tcp_port, loopback};
+use ferrovox_store::{Customer, LIVE};
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
-
-/// An access key of customer `customer_id` holding `permissions`.
-async fn key_for(store: &dyn Store, customer_id: Uuid, permissions: &[&str]) -> String {
-    let at = now();
-    let token = generate_token();
-    store
-        .accesskey_create(&AccessKey {
-            id: Uuid::new_v4(),
-            customer_id,
-            name: "k".into(),
-            detail: String::new(),
-            token_hash: token_hash(&token),
-            token_prefix: token[..7].to_owned(),
-            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
-            tm_expire: at + chrono::Duration::days(1),
-            tm_create: at,
-            tm_update: at,
-            tm_delete: LIVE,
-        })
-        .await
-        .unwrap();
-    token
-}
 
 async fn customers_behave(engines: Engines, data_dir: &std::path::Path) {
     let admin = common::admin_key(&engines, data_dir).await;
     let store = engines.store.as_ref();
-    for _ in 0..100 {
-        if engines.bus.check().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::wait_bus(&engines).await;
     let mut events = engines.bus.subscribe("customer.*").await.unwrap();
-    let control = ControlPlane::start(
-        loopback(free_tcp_port()),
-        engines.clone(),
-        Arc::new(String::new),
-    )
-    .await
-    .unwrap();
-    let base = format!("http://{}", control.addr());
+    let (control, base) = common::start_control(&engines).await;
 
     // The first start's customer, with the caller's permissions and without its secret.
-    let (status, own) = call(&base, Method::GET, "/v1.0/customer", &admin, None).await;
-    assert_eq!(status, 200, "{own}");
+    let own = expect(&base, Method::GET, "/v1.0/customer", &admin, None, 200).await;
     assert_eq!(own["name"], "admin");
     assert_eq!(
         own["permissions"],
@@ -83,12 +45,12 @@ async fn customers_behave(engines: Engines, data_dir: &std::path::Path) {
         .webhook_secret;
     assert!(first_secret.starts_with("whsec_"));
     assert!(!own.to_string().contains(&first_secret), "{own}");
-    let manager = key_for(store, id, &["customer_manager"]).await;
-    let agent = key_for(store, id, &["agent_user"]).await;
+    let manager = common::key_for(store, id, &["customer_manager"]).await;
+    let agent = common::key_for(store, id, &["agent_user"]).await;
 
     // A customer admin updates the profile and webhook target; read back at once.
     let account = Uuid::new_v4().to_string();
-    let (status, updated) = call(
+    let updated = expect(
         &base,
         Method::PUT,
         "/v1.0/customer",
@@ -99,9 +61,9 @@ async fn customers_behave(engines: Engines, data_dir: &std::path::Path) {
             "webhook_method": "PUT", "webhook_uri": "https://hooks.acme.example/ferrovox?x=1",
             "billing_account_id": account
         })),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{updated}");
     assert_eq!(
         (
             updated["name"].as_str(),
@@ -138,15 +100,15 @@ async fn customers_behave(engines: Engines, data_dir: &std::path::Path) {
         ("PUT", first_secret.as_str()),
         "an update keeps the secret"
     );
-    let (status, cleared) = call(
+    let cleared = expect(
         &base,
         Method::PUT,
         "/v1.0/customer",
         &admin,
         Some(json!({"billing_account_id": null, "webhook_uri": ""})),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{cleared}");
     assert_eq!(
         (
             &cleared["billing_account_id"],
@@ -205,15 +167,15 @@ async fn customers_behave(engines: Engines, data_dir: &std::path::Path) {
     });
 
     // Rotation: the new secret is in the answer only, and is what the store signs with.
-    let (status, rotated) = call(
+    let rotated = expect(
         &base,
         Method::POST,
         "/v1.0/customer/webhook_secret",
         &admin,
         None,
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{rotated}");
     let secret = rotated["webhook_secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("whsec_") && secret != first_secret);
     assert_eq!(
@@ -272,15 +234,15 @@ async fn customers_behave(engines: Engines, data_dir: &std::path::Path) {
             (status, error["error"].as_str()),
             (403, Some("permission_denied"))
         );
-        let (status, _) = call(
+        expect(
             &base,
             Method::POST,
             "/v1.0/customer/webhook_secret",
             key,
             None,
+            403,
         )
         .await;
-        assert_eq!(status, 403);
     }
     let (_, manager_view) = call(&base, Method::GET, "/v1.0/customer", &manager, None).await;
     assert_eq!(manager_view["permissions"], json!(["customer_manager"]));
@@ -300,7 +262,7 @@ async fn customers_behave(engines: Engines, data_dir: &std::path::Path) {
         tm_delete: LIVE,
     };
     store.customer_create(&other).await.unwrap();
-    let stranger = key_for(store, other.id, &["customer_admin"]).await;
+    let stranger = common::key_for(store, other.id, &["customer_admin"]).await;
     let (status, theirs) = call(
         &base,
         Method::PUT,
@@ -318,14 +280,6 @@ async fn customers_behave(engines: Engines, data_dir: &std::path::Path) {
     control.shutdown().await;
 }
 
-#[tokio::test]
-async fn customer_on_the_embedded_engines() {
-    let dir = tempfile::tempdir().unwrap();
-    customers_behave(common::embedded(dir.path()).await, dir.path()).await;
-}
-
-#[tokio::test]
-async fn customer_on_mariadb_redis_rabbitmq() {
-    let dir = tempfile::tempdir().unwrap();
-    customers_behave(common::dev_stack().await, dir.path()).await;
-}
+on_both_stacks!(customers_behave:
+    customer_on_the_embedded_engines,
+    customer_on_mariadb_redis_rabbitmq);

@@ -3,40 +3,20 @@
 
 mod common;
 
-use common::call;
+use common::expect;
 use ferrovox_contract::{Event, RetryPolicy};
-use ferrovox_control::{ControlPlane, Engines};
-use ferrovox_testkit::ports::{free_tcp_port, loopback};
+use ferrovox_control::Engines;
 use reqwest::Method;
-use serde_json::json;
-use std::sync::Arc;
+use serde_json::{Value, json};
 use std::time::Duration;
+
+const WEBHOOKS: &str = "/v1.0/deadletters/webhooks";
 
 async fn dead_letters_are_counted(engines: Engines, data_dir: &std::path::Path) {
     let operator = common::admin_key(&engines, data_dir).await;
-    for _ in 0..100 {
-        if engines.bus.check().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let control = ControlPlane::start(
-        loopback(free_tcp_port()),
-        engines.clone(),
-        Arc::new(String::new),
-    )
-    .await
-    .unwrap();
-    let base = format!("http://{}", control.addr());
-    let (status, empty) = call(
-        &base,
-        Method::GET,
-        "/v1.0/deadletters/webhooks",
-        &operator,
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{empty}");
+    common::wait_bus(&engines).await;
+    let (control, base) = common::start_control(&engines).await;
+    let empty = expect(&base, Method::GET, WEBHOOKS, &operator, None, 200).await;
     assert_eq!(empty, json!({"subscriber": "webhooks", "count": 0}));
 
     // A consumer that cannot process an event: after its only attempt, it is dead-lettered.
@@ -59,18 +39,9 @@ async fn dead_letters_are_counted(engines: Engines, data_dir: &std::path::Path) 
         .unwrap()
         .unwrap();
     delivery.reject("target unreachable").await.unwrap();
-    let mut count = json!(null);
+    let mut count = Value::Null;
     for _ in 0..100 {
-        let (status, body) = call(
-            &base,
-            Method::GET,
-            "/v1.0/deadletters/webhooks",
-            &operator,
-            None,
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
-        count = body["count"].clone();
+        count = expect(&base, Method::GET, WEBHOOKS, &operator, None, 200).await["count"].clone();
         if count == 1 {
             break;
         }
@@ -78,47 +49,23 @@ async fn dead_letters_are_counted(engines: Engines, data_dir: &std::path::Path) 
     }
     assert_eq!(count, 1);
 
-    let (status, error) = call(
+    let error = expect(
         &base,
         Method::GET,
         "/v1.0/deadletters/no%20such!",
         &operator,
         None,
+        400,
     )
     .await;
-    assert_eq!((status, error["field"].as_str()), (400, Some("subscriber")));
+    assert_eq!(error["field"].as_str(), Some("subscriber"));
 
     // Only the operator: a customer admin of another customer gets 403.
-    let (status, created) = call(
-        &base,
-        Method::POST,
-        "/v1.0/customers",
-        &operator,
-        Some(json!({"name": "tenant", "admin_accesskey": {}})),
-    )
-    .await;
-    assert_eq!(status, 201, "{created}");
-    let tenant_key = created["admin_accesskey"]["token"].as_str().unwrap();
-    let (status, _) = call(
-        &base,
-        Method::GET,
-        "/v1.0/deadletters/webhooks",
-        tenant_key,
-        None,
-    )
-    .await;
-    assert_eq!(status, 403);
+    let (_, tenant_key) = common::customer_with_admin_key(&base, &operator, "tenant").await;
+    expect(&base, Method::GET, WEBHOOKS, &tenant_key, None, 403).await;
     control.shutdown().await;
 }
 
-#[tokio::test]
-async fn dead_letters_on_the_embedded_engines() {
-    let dir = tempfile::tempdir().unwrap();
-    dead_letters_are_counted(common::embedded(dir.path()).await, dir.path()).await;
-}
-
-#[tokio::test]
-async fn dead_letters_on_mariadb_redis_rabbitmq() {
-    let dir = tempfile::tempdir().unwrap();
-    dead_letters_are_counted(common::dev_stack().await, dir.path()).await;
-}
+on_both_stacks!(dead_letters_are_counted:
+    dead_letters_on_the_embedded_engines,
+    dead_letters_on_mariadb_redis_rabbitmq);

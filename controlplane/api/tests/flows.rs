@@ -4,51 +4,11 @@
 
 mod common;
 
-use common::call;
-use ferrovox_control::{ControlPlane, Engines, generate_token, token_hash};
-use ferrovox_store::model::now;
-use ferrovox_store::{AccessKey, Customer, LIVE, Store};
-use ferrovox_testkit::ports::{free_tcp_port, loopback};
+use common::{call, expect};
+use ferrovox_control::Engines;
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use uuid::Uuid;
-
-/// A new customer with one access key holding `permissions`; returns the key.
-async fn customer_with_key(store: &dyn Store, permissions: &[&str]) -> String {
-    let at = now();
-    let customer = Customer {
-        id: Uuid::new_v4(),
-        name: "other".into(),
-        detail: String::new(),
-        email: String::new(),
-        webhook_method: "POST".into(),
-        webhook_uri: String::new(),
-        webhook_secret: "s".into(),
-        tm_create: at,
-        tm_update: at,
-        tm_delete: LIVE,
-    };
-    store.customer_create(&customer).await.unwrap();
-    let token = generate_token();
-    store
-        .accesskey_create(&AccessKey {
-            id: Uuid::new_v4(),
-            customer_id: customer.id,
-            name: "k".into(),
-            detail: String::new(),
-            token_hash: token_hash(&token),
-            token_prefix: token[..7].to_owned(),
-            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
-            tm_expire: at + chrono::Duration::days(1),
-            tm_create: at,
-            tm_update: at,
-            tm_delete: LIVE,
-        })
-        .await
-        .unwrap();
-    token
-}
 
 fn ids(flow: &Value) -> Vec<String> {
     flow["actions"]
@@ -61,21 +21,14 @@ fn ids(flow: &Value) -> Vec<String> {
 
 async fn flows_behave(engines: Engines, data_dir: &std::path::Path) {
     let key = common::admin_key(&engines, data_dir).await;
-    let stranger = customer_with_key(engines.store.as_ref(), &["customer_admin"]).await;
-    let agent = customer_with_key(engines.store.as_ref(), &["agent_user"]).await;
-    let control = ControlPlane::start(
-        loopback(free_tcp_port()),
-        engines.clone(),
-        Arc::new(String::new),
-    )
-    .await
-    .unwrap();
-    let base = format!("http://{}", control.addr());
+    let stranger = common::customer_with_key(engines.store.as_ref(), &["customer_admin"]).await;
+    let agent = common::customer_with_key(engines.store.as_ref(), &["agent_user"]).await;
+    let (control, base) = common::start_control(&engines).await;
 
     // Create: ids given are kept, missing ones generated; jumps may point forwards.
     let menu = Uuid::new_v4().to_string();
     let sales = Uuid::new_v4().to_string();
-    let (status, flow) = call(&base, Method::POST, "/v1.0/flows", &key, Some(json!({
+    let flow = expect(&base, Method::POST, "/v1.0/flows", &key, Some(json!({
         "name": "main menu",
         "actions": [
             {"type": "answer"},
@@ -86,8 +39,7 @@ async fn flows_behave(engines: Engines, data_dir: &std::path::Path) {
             {"type": "goto", "option": {"target_id": menu, "loop_count": 2}},
             {"type": "hangup"}
         ]
-    }))).await;
-    assert_eq!(status, 201, "{flow}");
+    })), 201).await;
     let id = flow["id"].as_str().unwrap().to_owned();
     let action_ids = ids(&flow);
     assert_eq!(action_ids.len(), 7);
@@ -110,10 +62,9 @@ async fn flows_behave(engines: Engines, data_dir: &std::path::Path) {
     );
 
     // Invalid lists: 400 naming the action and the option.
-    let (status, error) = call(&base, Method::POST, "/v1.0/flows", &key, Some(json!({
+    let error = expect(&base, Method::POST, "/v1.0/flows", &key, Some(json!({
         "actions": [{"type": "answer"}, {"type": "answer"}, {"type": "digits_receive", "option": {"duration": 0}}]
-    }))).await;
-    assert_eq!(status, 400, "{error}");
+    })), 400).await;
     assert_eq!(error["error"], "invalid_argument");
     assert_eq!(error["field"], "actions[2].option.duration");
     assert_eq!(
@@ -182,7 +133,7 @@ async fn flows_behave(engines: Engines, data_dir: &std::path::Path) {
 
     // Update replaces the list and is read back at once (the cache entry was invalidated);
     // an invalid update changes nothing.
-    let (status, updated) = call(
+    let updated = expect(
         &base,
         Method::PUT,
         &format!("/v1.0/flows/{id}"),
@@ -192,9 +143,9 @@ async fn flows_behave(engines: Engines, data_dir: &std::path::Path) {
             {"type": "play", "option": {"stream_urls": ["https://media.example/closed.wav"]}},
             {"type": "hangup", "option": {"reason": "normal"}}
         ]})),
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{updated}");
     assert_eq!(updated["name"], "closed");
     assert_eq!(updated["actions"].as_array().unwrap().len(), 3);
     assert_eq!(updated["actions"][1]["type"], "play");
@@ -227,15 +178,15 @@ async fn flows_behave(engines: Engines, data_dir: &std::path::Path) {
         .await;
         assert_eq!(status, 404, "{method} by another customer: {body}");
     }
-    let (status, _) = call(
+    expect(
         &base,
         Method::PUT,
         &format!("/v1.0/flows/{id}"),
         &stranger,
         Some(json!({"name": "mine now"})),
+        404,
     )
     .await;
-    assert_eq!(status, 404);
     let (_, theirs) = call(&base, Method::GET, "/v1.0/flows", &stranger, None).await;
     assert_eq!(theirs["result"], json!([]));
     let (status, error) = call(
@@ -253,53 +204,35 @@ async fn flows_behave(engines: Engines, data_dir: &std::path::Path) {
 
     // Pagination across pages: every flow once, newest first.
     for i in 0..11 {
-        let (status, body) = call(
+        expect(
             &base,
             Method::POST,
             "/v1.0/flows",
             &key,
             Some(json!({"name": format!("flow {i}"), "actions": [{"type": "answer"}]})),
+            201,
         )
         .await;
-        assert_eq!(status, 201, "{body}");
     }
-    let mut seen = Vec::new();
-    let mut token: Option<String> = None;
-    let mut pages = 0;
-    loop {
-        let path = match &token {
-            Some(token) => format!("/v1.0/flows?page_size=5&page_token={token}"),
-            None => "/v1.0/flows?page_size=5".to_owned(),
-        };
-        let (status, page) = call(&base, Method::GET, &path, &key, None).await;
-        assert_eq!(status, 200, "{page}");
-        pages += 1;
-        seen.extend(
-            page["result"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|flow| flow["name"].as_str().unwrap().to_owned()),
-        );
-        match page["next_page_token"].as_str() {
-            Some(next) => token = Some(next.to_owned()),
-            None => break,
-        }
-    }
+    let (flows, pages) = common::all_pages(&base, &key, "/v1.0/flows", 5).await;
+    let seen: Vec<&str> = flows
+        .iter()
+        .map(|flow| flow["name"].as_str().unwrap())
+        .collect();
     assert_eq!((pages, seen.len()), (3, 12), "{seen:?}");
-    assert_eq!(seen.first().map(String::as_str), Some("flow 10"));
-    assert_eq!(seen.last().map(String::as_str), Some("closed"));
+    assert_eq!(seen.first(), Some(&"flow 10"));
+    assert_eq!(seen.last(), Some(&"closed"));
 
     // Soft delete: answered with tm_delete set, then invisible to get, list and delete.
-    let (status, deleted) = call(
+    let deleted = expect(
         &base,
         Method::DELETE,
         &format!("/v1.0/flows/{id}"),
         &key,
         None,
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{deleted}");
     assert!(
         !deleted["tm_delete"].as_str().unwrap().starts_with("9999"),
         "{deleted}"
@@ -324,14 +257,6 @@ async fn flows_behave(engines: Engines, data_dir: &std::path::Path) {
     control.shutdown().await;
 }
 
-#[tokio::test]
-async fn flows_on_the_embedded_engines() {
-    let dir = tempfile::tempdir().unwrap();
-    flows_behave(common::embedded(dir.path()).await, dir.path()).await;
-}
-
-#[tokio::test]
-async fn flows_on_mariadb_redis_rabbitmq() {
-    let dir = tempfile::tempdir().unwrap();
-    flows_behave(common::dev_stack().await, dir.path()).await;
-}
+on_both_stacks!(flows_behave:
+    flows_on_the_embedded_engines,
+    flows_on_mariadb_redis_rabbitmq);

@@ -2,57 +2,13 @@
 //! permissions, cache invalidation and outbox events — on the embedded engines and on real
 //! MariaDB/Redis/RabbitMQ.
 
-use ferrovox_contract::{AmqpBus, Bus, MemoryBus};
-use ferrovox_control::{ControlPlane, Engines, generate_token, token_hash};
-use ferrovox_store::model::now;
-use ferrovox_store::{AccessKey, Customer, LIVE, Store};
-use ferrovox_testkit::devstack::DevStack;
-use ferrovox_testkit::ports::{free_tcp_port, loopback};
+mod common;
+
+use ferrovox_control::Engines;
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
-
-fn metrics() -> ferrovox_control::RenderMetrics {
-    Arc::new(String::new)
-}
-
-/// A customer with one access key holding `permissions`; returns the key.
-async fn customer_with_key(store: &dyn Store, permissions: &[&str]) -> String {
-    let at = now();
-    let customer = Customer {
-        id: Uuid::new_v4(),
-        name: "c".into(),
-        detail: String::new(),
-        email: String::new(),
-        webhook_method: "POST".into(),
-        webhook_uri: String::new(),
-        webhook_secret: "s".into(),
-        tm_create: at,
-        tm_update: at,
-        tm_delete: LIVE,
-    };
-    store.customer_create(&customer).await.unwrap();
-    let token = generate_token();
-    store
-        .accesskey_create(&AccessKey {
-            id: Uuid::new_v4(),
-            customer_id: customer.id,
-            name: "k".into(),
-            detail: String::new(),
-            token_hash: token_hash(&token),
-            token_prefix: token[..7].to_owned(),
-            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
-            tm_expire: at + chrono::Duration::days(1),
-            tm_create: at,
-            tm_update: at,
-            tm_delete: LIVE,
-        })
-        .await
-        .unwrap();
-    token
-}
 
 struct Api {
     base: String,
@@ -84,17 +40,17 @@ impl Api {
     }
 }
 
-async fn numbers_behave(engines: Engines) {
+async fn numbers_behave(engines: Engines, _: &std::path::Path) {
     engines.store.migrate().await.unwrap();
-    let owner = customer_with_key(engines.store.as_ref(), &["customer_admin"]).await;
-    let stranger = customer_with_key(engines.store.as_ref(), &["customer_admin"]).await;
-    let agent = customer_with_key(engines.store.as_ref(), &["agent_user"]).await;
+    // Events are published from the first write on: the bus must carry them by then.
+    common::wait_bus(&engines).await;
+    let owner = common::customer_with_key(engines.store.as_ref(), &["customer_admin"]).await;
+    let stranger = common::customer_with_key(engines.store.as_ref(), &["customer_admin"]).await;
+    let agent = common::customer_with_key(engines.store.as_ref(), &["agent_user"]).await;
     let mut events = engines.bus.subscribe("number.*").await.unwrap();
-    let control = ControlPlane::start(loopback(free_tcp_port()), engines.clone(), metrics())
-        .await
-        .unwrap();
+    let (control, base) = common::start_control(&engines).await;
     let api = Api {
-        base: format!("http://{}", control.addr()),
+        base,
         client: reqwest::Client::new(),
     };
 
@@ -342,37 +298,6 @@ async fn numbers_behave(engines: Engines) {
     control.shutdown().await;
 }
 
-#[tokio::test]
-async fn numbers_on_the_embedded_engines() {
-    let dir = tempfile::tempdir().unwrap();
-    numbers_behave(Engines {
-        store: ferrovox_store::open(&format!("sqlite://{}/f.db", dir.path().display()))
-            .await
-            .unwrap(),
-        cache: ferrovox_cache::open("memory://").unwrap(),
-        bus: Arc::new(MemoryBus::new()),
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn numbers_on_mariadb_redis_rabbitmq() {
-    let stack = DevStack::get();
-    let bus = Arc::new(
-        AmqpBus::new(&stack.bus_url, &format!("test-{}", Uuid::new_v4().simple())).unwrap(),
-    );
-    for _ in 0..100 {
-        if bus.check().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    numbers_behave(Engines {
-        store: ferrovox_store::open(&stack.fresh_mysql_database().unwrap())
-            .await
-            .unwrap(),
-        cache: ferrovox_cache::open(&stack.cache_url).unwrap(),
-        bus,
-    })
-    .await;
-}
+on_both_stacks!(numbers_behave:
+    numbers_on_the_embedded_engines,
+    numbers_on_mariadb_redis_rabbitmq);

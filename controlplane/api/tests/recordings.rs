@@ -5,63 +5,17 @@
 
 mod common;
 
-use common::call;
+use common::{call, expect};
 use ferrovox_control::resource::Resource;
 use ferrovox_control::resource::recording::{EndRecording, NewRecording, Recording};
-use ferrovox_control::{ControlPlane, Engines, Options, generate_token, token_hash};
-use ferrovox_store::model::now;
-use ferrovox_store::{AccessKey, Customer, Effects, LIVE, Store};
+use ferrovox_control::{ControlPlane, Engines, Options};
+use ferrovox_store::{Effects, Store};
 use ferrovox_testkit::ports::{free_tcp_port, loopback};
 use reqwest::Method;
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
 use uuid::Uuid;
-
-/// An access key of customer `customer_id` holding `permissions`.
-async fn key_for(store: &dyn Store, customer_id: Uuid, permissions: &[&str]) -> String {
-    let at = now();
-    let token = generate_token();
-    store
-        .accesskey_create(&AccessKey {
-            id: Uuid::new_v4(),
-            customer_id,
-            name: "k".into(),
-            detail: String::new(),
-            token_hash: token_hash(&token),
-            token_prefix: token[..7].to_owned(),
-            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
-            tm_expire: at + chrono::Duration::days(1),
-            tm_create: at,
-            tm_update: at,
-            tm_delete: LIVE,
-        })
-        .await
-        .unwrap();
-    token
-}
-
-/// A new customer; returns its id.
-async fn new_customer(store: &dyn Store) -> Uuid {
-    let at = now();
-    let id = Uuid::new_v4();
-    store
-        .customer_create(&Customer {
-            id,
-            name: "other".into(),
-            detail: String::new(),
-            email: String::new(),
-            webhook_method: "POST".into(),
-            webhook_uri: String::new(),
-            webhook_secret: "s".into(),
-            tm_create: at,
-            tm_update: at,
-            tm_delete: LIVE,
-        })
-        .await
-        .unwrap();
-    id
-}
 
 /// A recording of a call of `customer_id`, stored as the media side stores it; ended when
 /// `ended`. Its file is written when `audio` is given.
@@ -164,8 +118,13 @@ async fn recordings_behave(engines: Engines, data_dir: &Path) {
     let base = format!("http://{}", control.addr());
     let (_, customer) = call(&base, Method::GET, "/v1.0/customer", &admin, None).await;
     let customer_id = Uuid::parse_str(customer["id"].as_str().unwrap()).unwrap();
-    let agent = key_for(store, customer_id, &["agent_user"]).await;
-    let stranger = key_for(store, new_customer(store).await, &["customer_admin"]).await;
+    let agent = common::key_for(store, customer_id, &["agent_user"]).await;
+    let stranger = common::key_for(
+        store,
+        common::new_customer(store).await,
+        &["customer_admin"],
+    )
+    .await;
 
     // Several 64 KiB chunks and a tail.
     let audio = wav(100_000);
@@ -258,24 +217,24 @@ async fn recordings_behave(engines: Engines, data_dir: &Path) {
     }
 
     // The API does not make or change recordings; an agent may not delete them.
-    let (status, _) = call(
+    expect(
         &base,
         Method::POST,
         "/v1.0/recordings",
         &admin,
         Some(json!({})),
+        405,
     )
     .await;
-    assert_eq!(status, 405);
-    let (status, _) = call(
+    expect(
         &base,
         Method::PUT,
         &format!("/v1.0/recordings/{id}"),
         &admin,
         Some(json!({"status": "ended"})),
+        405,
     )
     .await;
-    assert_eq!(status, 405);
     let (status, error) = call(
         &base,
         Method::DELETE,
@@ -297,15 +256,15 @@ async fn recordings_behave(engines: Engines, data_dir: &Path) {
         let (status, body) = call(&base, Method::GET, &path, &stranger, None).await;
         assert_eq!(status, 404, "{path}: {body}");
     }
-    let (status, _) = call(
+    expect(
         &base,
         Method::DELETE,
         &format!("/v1.0/recordings/{id}"),
         &stranger,
         None,
+        404,
     )
     .await;
-    assert_eq!(status, 404);
     let (_, theirs) = call(&base, Method::GET, "/v1.0/recordings", &stranger, None).await;
     assert_eq!(theirs["result"], json!([]));
 
@@ -318,29 +277,11 @@ async fn recordings_behave(engines: Engines, data_dir: &Path) {
                 .id,
         );
     }
-    let mut seen = Vec::new();
-    let mut token: Option<String> = None;
-    let mut pages = 0;
-    loop {
-        let path = match &token {
-            Some(token) => format!("/v1.0/recordings?page_size=5&page_token={token}"),
-            None => "/v1.0/recordings?page_size=5".to_owned(),
-        };
-        let (status, page) = call(&base, Method::GET, &path, &admin, None).await;
-        assert_eq!(status, 200, "{page}");
-        pages += 1;
-        seen.extend(
-            page["result"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["id"].as_str().unwrap().to_owned()),
-        );
-        match page["next_page_token"].as_str() {
-            Some(next) => token = Some(next.to_owned()),
-            None => break,
-        }
-    }
+    let (recordings, pages) = common::all_pages(&base, &admin, "/v1.0/recordings", 5).await;
+    let seen: Vec<String> = recordings
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!((pages, seen.len()), (3, 12));
     assert_eq!(
         seen.iter().collect::<std::collections::HashSet<_>>().len(),
@@ -350,15 +291,15 @@ async fn recordings_behave(engines: Engines, data_dir: &Path) {
     assert_eq!(seen.last(), Some(&id));
 
     // Soft delete: answered with tm_delete set; then the recording and its file are gone.
-    let (status, deleted) = call(
+    let deleted = expect(
         &base,
         Method::DELETE,
         &format!("/v1.0/recordings/{id}"),
         &admin,
         None,
+        200,
     )
     .await;
-    assert_eq!(status, 200, "{deleted}");
     assert!(!deleted["tm_delete"].as_str().unwrap().starts_with("9999"));
     for path in [
         format!("/v1.0/recordings/{id}"),
@@ -386,14 +327,6 @@ async fn recordings_behave(engines: Engines, data_dir: &Path) {
     control.shutdown().await;
 }
 
-#[tokio::test]
-async fn recordings_on_the_embedded_engines() {
-    let dir = tempfile::tempdir().unwrap();
-    recordings_behave(common::embedded(dir.path()).await, dir.path()).await;
-}
-
-#[tokio::test]
-async fn recordings_on_mariadb_redis_rabbitmq() {
-    let dir = tempfile::tempdir().unwrap();
-    recordings_behave(common::dev_stack().await, dir.path()).await;
-}
+on_both_stacks!(recordings_behave:
+    recordings_on_the_embedded_engines,
+    recordings_on_mariadb_redis_rabbitmq);

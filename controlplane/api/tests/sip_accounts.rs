@@ -3,25 +3,19 @@
 
 mod common;
 
-use common::call;
-use ferrovox_control::{ControlPlane, Engines};
-use ferrovox_testkit::ports::{free_tcp_port, loopback};
+use common::{call, expect};
+use ferrovox_control::Engines;
 use reqwest::Method;
 use serde_json::json;
-use std::sync::Arc;
 
 async fn sip_accounts_behave(engines: Engines, data_dir: &std::path::Path) {
     let key = common::admin_key(&engines, data_dir).await;
-    let control = ControlPlane::start(loopback(free_tcp_port()), engines, Arc::new(String::new))
-        .await
-        .unwrap();
-    let base = format!("http://{}", control.addr());
+    let (control, base) = common::start_control(&engines).await;
 
     // Trunks.
-    let (status, trunk) = call(&base, Method::POST, "/v1.0/trunks", &key, Some(json!({
+    let trunk = expect(&base, Method::POST, "/v1.0/trunks", &key, Some(json!({
         "domain_name": "acme", "auth_types": ["basic"], "username": "acme-pbx", "password": "trunk-secret-1"
-    }))).await;
-    assert_eq!(status, 201, "{trunk}");
+    })), 201).await;
     assert_eq!(trunk["realm"], "acme", "realm defaults to the domain");
     assert!(
         !trunk.to_string().contains("trunk-secret-1"),
@@ -96,15 +90,15 @@ async fn sip_accounts_behave(engines: Engines, data_dir: &std::path::Path) {
     assert_eq!(updated["auth_types"], json!(["basic", "ip"]));
 
     // Extensions.
-    let (status, phone) = call(
+    let phone = expect(
         &base,
         Method::POST,
         "/v1.0/extensions",
         &key,
         Some(json!({"extension": "1001", "password": "phone-pass-1"})),
+        201,
     )
     .await;
-    assert_eq!(status, 201, "{phone}");
     assert_eq!(
         phone["username"], "1001",
         "the username defaults to the extension"
@@ -158,15 +152,15 @@ async fn sip_accounts_behave(engines: Engines, data_dir: &std::path::Path) {
         );
     }
     let id = phone["id"].as_str().unwrap();
-    let (status, _) = call(
+    expect(
         &base,
         Method::PUT,
         &format!("/v1.0/extensions/{id}"),
         &key,
         Some(json!({"password": "new-pass-99"})),
+        200,
     )
     .await;
-    assert_eq!(status, 200);
     assert_eq!(
         call(
             &base,
@@ -191,14 +185,6 @@ async fn sip_accounts_behave(engines: Engines, data_dir: &std::path::Path) {
     control.shutdown().await;
 }
 
-#[tokio::test]
-async fn sip_accounts_on_the_embedded_engines() {
-    let dir = tempfile::tempdir().unwrap();
-    sip_accounts_behave(common::embedded(dir.path()).await, dir.path()).await;
-}
-
-#[tokio::test]
-async fn sip_accounts_on_mariadb_redis_rabbitmq() {
-    let dir = tempfile::tempdir().unwrap();
-    sip_accounts_behave(common::dev_stack().await, dir.path()).await;
-}
+on_both_stacks!(sip_accounts_behave:
+    sip_accounts_on_the_embedded_engines,
+    sip_accounts_on_mariadb_redis_rabbitmq);

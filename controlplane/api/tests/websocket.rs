@@ -1,54 +1,19 @@
 //! Live events over WebSocket: a client gets its own customer's events on the topics it asked
 //! for, never another customer's, and cannot subscribe to another customer's topics.
 
-use ferrovox_contract::MemoryBus;
-use ferrovox_control::{ControlPlane, Engines, generate_token, token_hash};
-use ferrovox_store::model::now;
-use ferrovox_store::{AccessKey, Customer, LIVE, Store};
-use ferrovox_testkit::ports::{free_tcp_port, loopback};
+mod common;
+
+use ferrovox_store::Store;
 use futures_util::{SinkExt, StreamExt};
+use reqwest::Method;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 async fn customer(store: &dyn Store) -> (Uuid, String) {
-    let at = now();
-    let id = Uuid::new_v4();
-    store
-        .customer_create(&Customer {
-            id,
-            name: "c".into(),
-            detail: String::new(),
-            email: String::new(),
-            webhook_method: "POST".into(),
-            webhook_uri: String::new(),
-            webhook_secret: "s".into(),
-            tm_create: at,
-            tm_update: at,
-            tm_delete: LIVE,
-        })
-        .await
-        .unwrap();
-    let token = generate_token();
-    store
-        .accesskey_create(&AccessKey {
-            id: Uuid::new_v4(),
-            customer_id: id,
-            name: "k".into(),
-            detail: String::new(),
-            token_hash: token_hash(&token),
-            token_prefix: token[..7].to_owned(),
-            permissions: vec!["customer_admin".into()],
-            tm_expire: at + chrono::Duration::days(1),
-            tm_create: at,
-            tm_update: at,
-            tm_delete: LIVE,
-        })
-        .await
-        .unwrap();
-    (id, token)
+    let id = common::new_customer(store).await;
+    (id, common::key_for(store, id, &["customer_admin"]).await)
 }
 
 type Socket =
@@ -68,37 +33,19 @@ async fn next_json(socket: &mut Socket) -> Value {
 }
 
 async fn create_number(base: &str, key: &str, number: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/v1.0/numbers"))
-        .header("Authorization", format!("AccessKey {key}"))
-        .json(&json!({"number": number}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 201);
-    response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    let body = Some(json!({"number": number}));
+    let created = common::expect(base, Method::POST, "/v1.0/numbers", key, body, 201).await;
+    created["id"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
 async fn clients_get_their_own_customers_events_only() {
     let dir = tempfile::tempdir().unwrap();
-    let engines = Engines {
-        store: ferrovox_store::open(&format!("sqlite://{}/w.db", dir.path().display()))
-            .await
-            .unwrap(),
-        cache: ferrovox_cache::open("memory://").unwrap(),
-        bus: Arc::new(MemoryBus::new()),
-    };
+    let engines = common::embedded(dir.path()).await;
     engines.store.migrate().await.unwrap();
     let (a, key_a) = customer(engines.store.as_ref()).await;
     let (b, key_b) = customer(engines.store.as_ref()).await;
-    let control = ControlPlane::start(loopback(free_tcp_port()), engines, Arc::new(String::new))
-        .await
-        .unwrap();
-    let base = format!("http://{}", control.addr());
+    let (control, base) = common::start_control(&engines).await;
 
     let refused =
         tokio_tungstenite::connect_async(format!("ws://{}/v1.0/ws?token=ak_wrong", control.addr()))

@@ -1,9 +1,11 @@
 //! The same behaviour from both store implementations: the embedded SQLite file and a real
 //! MariaDB from the dev stack.
 
-use chrono::Duration;
+mod common;
+
+use common::customer;
 use ferrovox_store::model::now;
-use ferrovox_store::{AccessKey, Customer, LIVE, Store, StoreError};
+use ferrovox_store::{AccessKey, Store, StoreError};
 use ferrovox_testkit::devstack::DevStack;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -17,22 +19,6 @@ async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
 async fn mysql() -> Arc<dyn Store> {
     let url = DevStack::get().fresh_mysql_database().unwrap();
     ferrovox_store::open(&url).await.unwrap()
-}
-
-fn customer(name: &str) -> Customer {
-    let at = now();
-    Customer {
-        id: Uuid::new_v4(),
-        name: name.into(),
-        detail: "a customer with ünïcode 📞".into(),
-        email: "ops@example.com".into(),
-        webhook_method: "POST".into(),
-        webhook_uri: "https://example.com/hook".into(),
-        webhook_secret: "s3cret".into(),
-        tm_create: at,
-        tm_update: at,
-        tm_delete: LIVE,
-    }
 }
 
 async fn migrations_apply_once(store: &dyn Store) {
@@ -79,20 +65,7 @@ async fn customers_and_keys_round_trip(store: &dyn Store) {
     );
     assert_eq!(store.customer_count().await.unwrap(), 1);
 
-    let at = now();
-    let key = AccessKey {
-        id: Uuid::new_v4(),
-        customer_id: alice.id,
-        name: "admin".into(),
-        detail: String::new(),
-        token_hash: "ab".repeat(32),
-        token_prefix: "ak_1234".into(),
-        permissions: vec!["customer_admin".into()],
-        tm_expire: at + Duration::days(365),
-        tm_create: at,
-        tm_update: at,
-        tm_delete: LIVE,
-    };
+    let key = common::access_key(alice.id, "admin", &"ab".repeat(32));
     store.accesskey_create(&key).await.unwrap();
     assert_eq!(
         store

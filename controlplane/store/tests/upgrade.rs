@@ -2,9 +2,10 @@
 //! platform operator's, other keys keep their permissions, and a deleted customer's keys stop
 //! authenticating — on SQLite and on MariaDB.
 
-use chrono::Duration;
+mod common;
+
 use ferrovox_store::model::now;
-use ferrovox_store::{AccessKey, ColumnType, Customer, Effects, LIVE, Store, TableSpec};
+use ferrovox_store::{AccessKey, ColumnType, Effects, Store, TableSpec};
 use ferrovox_testkit::devstack::DevStack;
 use sqlx::migrate::Migrator;
 use std::path::Path;
@@ -24,39 +25,19 @@ async fn migrator_up_to(dialect: &str, version: i64) -> Migrator {
     migrator
 }
 
+/// A key as a release before 0007 made it; the first start's is named `admin` with the
+/// detail `created at first start`.
 fn key(customer_id: Uuid, name: &str, detail: &str, hash: &str) -> AccessKey {
-    let at = now();
     AccessKey {
-        id: Uuid::new_v4(),
-        customer_id,
-        name: name.into(),
         detail: detail.into(),
-        token_hash: hash.into(),
-        token_prefix: "ak_0000".into(),
-        permissions: vec!["customer_admin".into()],
-        tm_expire: at + Duration::days(1),
-        tm_create: at,
-        tm_update: at,
-        tm_delete: LIVE,
+        ..common::access_key(customer_id, name, hash)
     }
 }
 
 /// `store` has the schema of release 0006; migrating it must keep the data and promote only
 /// the first start's key.
 async fn first_start_key_becomes_the_operators(store: &dyn Store) {
-    let at = now();
-    let customer = Customer {
-        id: Uuid::new_v4(),
-        name: "admin".into(),
-        detail: "created at first start".into(),
-        email: String::new(),
-        webhook_method: "POST".into(),
-        webhook_uri: String::new(),
-        webhook_secret: "whsec_x".into(),
-        tm_create: at,
-        tm_update: at,
-        tm_delete: LIVE,
-    };
+    let customer = common::customer("admin");
     store.customer_create(&customer).await.unwrap();
     let first = "a".repeat(64);
     let other = "b".repeat(64);

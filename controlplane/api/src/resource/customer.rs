@@ -462,6 +462,12 @@ pub(crate) async fn is_live(state: &AppState, caller: &Caller) -> Result<bool, A
         .is_some())
 }
 
+/// Customer `id` of a request path and the caller acting on it (see [`acting_on`]).
+fn target(caller: &Caller, id: &str) -> Result<(Uuid, Caller), ApiError> {
+    let id = parse_id(id)?;
+    Ok((id, acting_on(caller, id)?))
+}
+
 /// The caller acting on customer `id`: the operator on any customer (as its admin), anyone
 /// else on their own only — another customer does not exist for them (404).
 fn acting_on(caller: &Caller, id: Uuid) -> Result<Caller, ApiError> {
@@ -576,15 +582,7 @@ pub(crate) async fn list(
         .store
         .record_list_all(Customer::TABLE, size, after.as_ref())
         .await?;
-    let result = page
-        .records
-        .iter()
-        .map(Customer::from_record)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(ListResponse {
-        result,
-        next_page_token: page.next.as_ref().map(page::encode_token),
-    }))
+    ListResponse::from_page(&page).map(Json)
 }
 
 /// `GET /v1.0/customers/{id}`.
@@ -593,8 +591,7 @@ pub(crate) async fn read(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Customer>, ApiError> {
-    let id = parse_id(&id)?;
-    let tenant = acting_on(&caller, id)?;
+    let (id, tenant) = target(&caller, &id)?;
     load::<Customer>(&state, &tenant, id)
         .await?
         .map(Json)
@@ -608,8 +605,7 @@ pub(crate) async fn update(
     Path(id): Path<String>,
     JsonBody(request): JsonBody<UpdateCustomer>,
 ) -> Result<Json<Customer>, ApiError> {
-    let id = parse_id(&id)?;
-    let tenant = acting_on(&caller, id)?;
+    let (id, tenant) = target(&caller, &id)?;
     update_one::<Customer>(&state, &tenant, id, request)
         .await
         .map(Json)
@@ -621,8 +617,7 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Customer>, ApiError> {
-    let id = parse_id(&id)?;
-    let tenant = acting_on(&caller, id)?;
+    let (id, tenant) = target(&caller, &id)?;
     caller.require_any(&[PLATFORM_ADMIN])?;
     if id == caller.customer_id {
         return Err(ApiError::Conflict(

@@ -296,6 +296,21 @@ pub(crate) struct ListResponse<R> {
     pub next_page_token: Option<String>,
 }
 
+impl<R: Resource> ListResponse<R> {
+    /// The resources of one page of records, and the token of the next page if there is one.
+    pub(crate) fn from_page(page: &ferrovox_store::Page) -> Result<Self, ApiError> {
+        let result = page
+            .records
+            .iter()
+            .map(R::from_record)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            result,
+            next_page_token: page.next.as_ref().map(page::encode_token),
+        })
+    }
+}
+
 async fn list<R: Resource>(
     caller: Caller,
     State(state): State<AppState>,
@@ -312,15 +327,7 @@ async fn list<R: Resource>(
             after.as_ref(),
         )
         .await?;
-    let result = page
-        .records
-        .iter()
-        .map(R::from_record)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(ListResponse {
-        result,
-        next_page_token: page.next.as_ref().map(page::encode_token),
-    }))
+    ListResponse::from_page(&page).map(Json)
 }
 
 async fn update<R: Resource>(
