@@ -38,19 +38,7 @@ async fn carriers_behave(engines: Engines, data_dir: &std::path::Path) {
             "tech_prefix",
         ),
     ] {
-        let (status, error) = call(
-            &base,
-            Method::POST,
-            "/v1.0/providers",
-            &key,
-            Some(body.clone()),
-        )
-        .await;
-        assert_eq!(
-            (status, error["field"].as_str()),
-            (400, Some(field)),
-            "{body} -> {error}"
-        );
+        common::expect_invalid(&base, Method::POST, "/v1.0/providers", &key, body, field).await;
     }
 
     // Routes point at a live provider of the same customer.

@@ -145,19 +145,7 @@ async fn customers_behave(engines: Engines, data_dir: &std::path::Path) {
         (json!({"webhook_secret": "mine"}), "body"),
         (json!({"id": Uuid::new_v4()}), "body"),
     ] {
-        let (status, error) = call(
-            &base,
-            Method::PUT,
-            "/v1.0/customer",
-            &admin,
-            Some(body.clone()),
-        )
-        .await;
-        assert_eq!(
-            (status, error["error"].as_str(), error["field"].as_str()),
-            (400, Some("invalid_argument"), Some(field)),
-            "{body} -> {error}"
-        );
+        common::expect_invalid(&base, Method::PUT, "/v1.0/customer", &admin, body, field).await;
     }
     let (_, read) = call(&base, Method::GET, "/v1.0/customer", &admin, None).await;
     assert_eq!(read, {

@@ -122,13 +122,7 @@ async fn flows_behave(engines: Engines, data_dir: &std::path::Path) {
             "name",
         ),
     ] {
-        let (status, error) =
-            call(&base, Method::POST, "/v1.0/flows", &key, Some(body.clone())).await;
-        assert_eq!(
-            (status, error["error"].as_str(), error["field"].as_str()),
-            (400, Some("invalid_argument"), Some(field)),
-            "{body} -> {error}"
-        );
+        common::expect_invalid(&base, Method::POST, "/v1.0/flows", &key, body, field).await;
     }
 
     // Update replaces the list and is read back at once (the cache entry was invalidated);

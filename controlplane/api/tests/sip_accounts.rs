@@ -58,19 +58,7 @@ async fn sip_accounts_behave(engines: Engines, data_dir: &std::path::Path) {
             "domain_name",
         ),
     ] {
-        let (status, error) = call(
-            &base,
-            Method::POST,
-            "/v1.0/trunks",
-            &key,
-            Some(body.clone()),
-        )
-        .await;
-        assert_eq!(
-            (status, error["field"].as_str()),
-            (400, Some(field)),
-            "{body} -> {error}"
-        );
+        common::expect_invalid(&base, Method::POST, "/v1.0/trunks", &key, body, field).await;
     }
     let id = trunk["id"].as_str().unwrap();
     let (status, updated) = call(
@@ -137,19 +125,7 @@ async fn sip_accounts_behave(engines: Engines, data_dir: &std::path::Path) {
             "username",
         ),
     ] {
-        let (status, error) = call(
-            &base,
-            Method::POST,
-            "/v1.0/extensions",
-            &key,
-            Some(body.clone()),
-        )
-        .await;
-        assert_eq!(
-            (status, error["field"].as_str()),
-            (400, Some(field)),
-            "{body} -> {error}"
-        );
+        common::expect_invalid(&base, Method::POST, "/v1.0/extensions", &key, body, field).await;
     }
     let id = phone["id"].as_str().unwrap();
     expect(

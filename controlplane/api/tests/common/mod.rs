@@ -141,6 +141,25 @@ pub async fn expect(
     answer
 }
 
+/// `body` sent to `path` is refused as invalid (400 `invalid_argument`) naming `field`; the
+/// error.
+pub async fn expect_invalid(
+    base: &str,
+    method: Method,
+    path: &str,
+    key: &str,
+    body: Value,
+    field: &str,
+) -> Value {
+    let error = expect(base, method, path, key, Some(body.clone()), 400).await;
+    assert_eq!(
+        (error["error"].as_str(), error["field"].as_str()),
+        (Some("invalid_argument"), Some(field)),
+        "{body} -> {error}"
+    );
+    error
+}
+
 /// One request with a session token (`Authorization: Bearer`); the status and the JSON body.
 pub async fn bearer(base: &str, method: Method, path: &str, token: &str) -> (u16, Value) {
     let request = reqwest::Client::new()
