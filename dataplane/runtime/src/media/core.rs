@@ -26,7 +26,10 @@ pub(crate) type BoxedCommand<S> = Box<dyn Command<S>>;
 pub(crate) type MediaShared<S> = CoreSet<BoxedCommand<S>, PublishedMediaCounters>;
 
 /// user_data / epoll data, in the layout of [`crate::token`] (kind,
-/// generation, index) with the media runtime's own kinds.
+/// generation, index) with the media runtime's own kinds. A separate
+/// enum from the SIP `Token` on purpose: the two never share a ring or
+/// an epoll set, and each backend's `match` stays exhaustive over the
+/// kinds it can actually receive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum MediaToken {
     /// The core's eventfd.
