@@ -108,21 +108,76 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
             ));
         }
     };
-    let key = state
-        .engines
-        .store
-        .accesskey_by_token_hash(&token_hash(&token))
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("cannot check the access key: {e}")))?
-        .ok_or_else(|| ApiError::Unauthorized("unknown or revoked access key".into()))?;
+    let key = accesskey(state, &token_hash(&token)).await?;
     if key.tm_expire <= now() {
         return Err(ApiError::Unauthorized("access key expired".into()));
     }
-    Ok(Caller {
+    let caller = Caller {
         customer_id: key.customer_id,
         permissions: key.permissions,
         actor: format!("accesskey:{}", key.id),
-    })
+    };
+    // A cached key outlives its customer's deletion: check the customer (its entry is
+    // cached too, and dropped when the customer is deleted), as for JWT sessions.
+    if !crate::resource::customer::is_live(state, &caller).await? {
+        return Err(ApiError::Unauthorized(
+            "unknown or revoked access key".into(),
+        ));
+    }
+    Ok(caller)
+}
+
+/// What authentication needs of an access key, cached under [`accesskey_cache_key`].
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct KeyGrant {
+    id: Uuid,
+    customer_id: Uuid,
+    permissions: Vec<String>,
+    tm_expire: chrono::NaiveDateTime,
+}
+
+/// How long a key's grant stays cached; deleting the key drops the entry at once
+/// ([`crate::resource::Resource::dependent_cache_keys`]).
+const KEY_GRANT_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The cache entry holding the grant of the key whose token hashes to `token_hash`.
+pub(crate) fn accesskey_cache_key(token_hash: &str) -> String {
+    format!("accesskey_token:{token_hash}")
+}
+
+/// The live key with this token hash: from the cache (cache-aside: every API call presents
+/// its key, so the store is read once per key and TTL, not once per request), or the store.
+async fn accesskey(state: &AppState, token_hash: &str) -> Result<KeyGrant, ApiError> {
+    let cache = &state.engines.cache;
+    let entry = accesskey_cache_key(token_hash);
+    match cache.get(&entry).await {
+        Ok(Some(bytes)) => {
+            if let Ok(grant) = serde_json::from_slice::<KeyGrant>(&bytes) {
+                return Ok(grant);
+            }
+        }
+        Ok(None) => {}
+        Err(error) => tracing::debug!(%error, "cache read failed; reading the store"),
+    }
+    let key = state
+        .engines
+        .store
+        .accesskey_by_token_hash(token_hash)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("cannot check the access key: {e}")))?
+        .ok_or_else(|| ApiError::Unauthorized("unknown or revoked access key".into()))?;
+    let grant = KeyGrant {
+        id: key.id,
+        customer_id: key.customer_id,
+        permissions: key.permissions,
+        tm_expire: key.tm_expire,
+    };
+    if let Ok(bytes) = serde_json::to_vec(&grant)
+        && let Err(error) = cache.set(&entry, &bytes, KEY_GRANT_TTL).await
+    {
+        tracing::debug!(%error, "cache write failed");
+    }
+    Ok(grant)
 }
 
 impl Caller {

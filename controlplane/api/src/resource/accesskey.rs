@@ -1,6 +1,7 @@
 //! API access keys. The token (`ak_…`) is in the answer to the create request and nowhere
 //! else: the store keeps its SHA-256, events and audit rows leave it out. Deleting a key
-//! revokes it at once (authentication reads the store, not the cache).
+//! revokes it at once: authentication caches a key's grant under its token hash, and the
+//! delete drops that entry with the key's own.
 
 use super::Resource;
 use super::columns::{Row, bounded};
@@ -119,6 +120,10 @@ impl Resource for AccessKey {
     const UPDATABLE: &'static [&'static str] = &["name", "detail"];
     type Create = CreateAccessKey;
     type Update = UpdateAccessKey;
+
+    fn dependent_cache_keys(&self) -> Vec<String> {
+        vec![crate::auth::accesskey_cache_key(&self.token_hash)]
+    }
 
     fn authorize_create(request: &CreateAccessKey, caller: &Caller) -> Result<(), ApiError> {
         grantable(request.permissions.iter().flatten(), caller, "permissions")

@@ -83,6 +83,11 @@ pub trait Resource:
     fn update(&mut self, request: Self::Update) -> Result<(), ApiError>;
     /// Sets `tm_delete`, for the answer to a delete.
     fn mark_deleted(&mut self, at: chrono::NaiveDateTime);
+    /// Cache entries derived from this resource besides `<kind>:<id>` (an access key's
+    /// grant, keyed by its token hash), dropped with it on update and delete.
+    fn dependent_cache_keys(&self) -> Vec<String> {
+        Vec::new()
+    }
     fn id(&self) -> Uuid;
     fn customer_id(&self) -> Uuid;
     fn to_record(&self) -> Record;
@@ -257,6 +262,15 @@ async fn invalidate<R: Resource>(state: &AppState, id: Uuid) {
     }
 }
 
+/// Drops the entries derived from `resource` ([`Resource::dependent_cache_keys`]).
+async fn invalidate_dependents<R: Resource>(state: &AppState, resource: &R) {
+    for key in resource.dependent_cache_keys() {
+        if let Err(error) = state.engines.cache.delete(&key).await {
+            tracing::warn!(%error, kind = R::KIND, id = %resource.id(), "cache invalidation failed");
+        }
+    }
+}
+
 async fn create<R: Resource>(
     caller: Caller,
     State(state): State<AppState>,
@@ -375,6 +389,7 @@ async fn update_one<R: Resource>(
         )
         .await?;
     invalidate::<R>(state, id).await;
+    invalidate_dependents(state, &before).await;
     if !updated {
         return Err(not_found::<R>(id));
     }
@@ -419,6 +434,7 @@ async fn delete_one<R: Resource>(
         .await?;
     resource.mark_deleted(at);
     invalidate::<R>(state, id).await;
+    invalidate_dependents(state, &resource).await;
     if !deleted {
         return Err(not_found::<R>(id));
     }
