@@ -227,6 +227,9 @@ impl<S: DatagramService> MediaCore<S> {
             let service = &mut self.service;
             let ran = catch_unwind(AssertUnwindSafe(|| cmd.run(service)));
             self.apply_port_changes(io);
+            // Publish before answering, so a caller of `call` sees the ports its command
+            // opened in `stats()` (off the packet path: commands are rare).
+            self.publish();
             match ran {
                 Ok(()) => cmd.finish(),
                 Err(_) => {
