@@ -7,6 +7,7 @@
 //! dropped, so a failing test leaves nothing running.
 
 pub mod baresip;
+pub mod counting_alloc;
 pub mod cpu;
 pub mod devstack;
 pub mod ports;

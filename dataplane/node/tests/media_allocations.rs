@@ -8,35 +8,12 @@ use ferrovox_node::MediaCores;
 use ferrovox_node::MediaCoresConfig;
 use ferrovox_node::ng::bencode::Value;
 use ferrovox_runtime::Backend;
-use std::alloc::{GlobalAlloc, Layout, System};
+use ferrovox_testkit::counting_alloc::{CountingAllocator, allocations};
 use std::net::UdpSocket;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const CALLS: usize = 20;
 
@@ -163,9 +140,9 @@ async fn relaying_allocates_nothing_per_packet_on_either_backend() {
         }
         // Warm up: latching, first-packet paths, buffer rings.
         assert_eq!(relay(&calls, &caller, &callee, 20), 2 * 20 * CALLS as u64);
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let before = allocations();
         let relayed = relay(&calls, &caller, &callee, 200);
-        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        let allocations = allocations() - before;
         assert_eq!(relayed, 2 * 200 * CALLS as u64);
         assert_eq!(
             allocations, 0,

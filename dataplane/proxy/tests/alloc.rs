@@ -7,29 +7,11 @@ mod common;
 
 use common::*;
 use ferrovox_proxy::NextHop;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use ferrovox_testkit::counting_alloc::{CountingAllocator, allocations};
 use std::time::Duration;
 
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// Feed one message; returns (allocations counted while the proxy handled
 /// it and its output was drained, the message sent elsewhere than back to
@@ -41,7 +23,7 @@ fn step(
     buf: &mut Vec<u8>,
     last: &mut Vec<u8>,
 ) -> (usize, Option<Sent>) {
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocations();
     h.proxy.handle_message(msg.as_bytes(), from, h.now);
     let mut last_dest = None;
     while let Some(dest) = h.proxy.poll_transmit(buf) {
@@ -52,7 +34,7 @@ fn step(
         }
     }
     while h.proxy.poll_event().is_some() {}
-    let counted = ALLOCS.load(Ordering::Relaxed) - before;
+    let counted = (allocations() - before) as usize;
     let sent = last_dest.map(|dest| Sent {
         dest,
         text: String::from_utf8_lossy(last).into_owned(),

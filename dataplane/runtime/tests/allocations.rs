@@ -2,14 +2,15 @@
 //! global allocator watches a steady echo on each backend. (Alone in its
 //! test binary so no other test's allocations are counted.)
 
-#[path = "support/counting_alloc.rs"]
-mod counting_alloc;
 #[path = "support/echo.rs"]
 mod echo;
 
-use counting_alloc::allocations_during;
 use echo::{echo_client, echo_runtime, exchange};
 use ferrovox_runtime::Backend;
+use ferrovox_testkit::counting_alloc::{CountingAllocator, allocations_during};
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn udp_echo_allocates_nothing_per_message() {

@@ -3,15 +3,16 @@
 //! port pairs on each backend. (Alone in its test binary so no other
 //! test's allocations are counted.)
 
-#[path = "support/counting_alloc.rs"]
-mod counting_alloc;
 mod media_support;
 
-use counting_alloc::allocations_during;
 use ferrovox_runtime::Backend;
 use ferrovox_runtime::media::{MediaRuntimeConfig, start_media};
+use ferrovox_testkit::counting_alloc::{CountingAllocator, allocations_during};
 use media_support::*;
 use std::net::UdpSocket;
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const PAIRS: usize = 50;
 

@@ -1,18 +1,19 @@
 //! A counting global allocator for the zero-allocation tests. A test
-//! binary that includes this module (`#[path = "support/counting_alloc.rs"]
-//! mod counting_alloc;`) counts every allocation and reallocation made by
-//! any of its threads; keep such a binary to the one test it measures, so
-//! no other test's allocations are counted.
+//! binary that installs it (`#[global_allocator] static ALLOCATOR:
+//! CountingAllocator = CountingAllocator;`) counts every allocation and
+//! reallocation made by any of its threads; keep such a binary to the one
+//! test it measures, so no other test's allocations are counted.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-struct Counting;
+/// The system allocator, counting allocations and reallocations.
+pub struct CountingAllocator;
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
 // SAFETY: forwards to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
+unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: same contract as the caller's.
@@ -29,8 +30,11 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+/// Allocations and reallocations so far (only meaningful in a binary that installed
+/// [`CountingAllocator`]).
+pub fn allocations() -> u64 {
+    ALLOCATIONS.load(Ordering::Relaxed)
+}
 
 /// Run `f` and return its result with the allocations made meanwhile
 /// (by every thread of the process, the runtime's cores included).
