@@ -148,36 +148,28 @@ pub(crate) fn accesskey_cache_key(token_hash: &str) -> String {
 /// The live key with this token hash: from the cache (cache-aside: every API call presents
 /// its key, so the store is read once per key and TTL, not once per request), or the store.
 async fn accesskey(state: &AppState, token_hash: &str) -> Result<KeyGrant, ApiError> {
-    let cache = &state.engines.cache;
-    let entry = accesskey_cache_key(token_hash);
-    match cache.get(&entry).await {
-        Ok(Some(bytes)) => {
-            if let Ok(grant) = serde_json::from_slice::<KeyGrant>(&bytes) {
-                return Ok(grant);
-            }
-        }
-        Ok(None) => {}
-        Err(error) => tracing::debug!(%error, "cache read failed; reading the store"),
-    }
-    let key = state
-        .engines
-        .store
-        .accesskey_by_token_hash(token_hash)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("cannot check the access key: {e}")))?
-        .ok_or_else(|| ApiError::Unauthorized("unknown or revoked access key".into()))?;
-    let grant = KeyGrant {
-        id: key.id,
-        customer_id: key.customer_id,
-        permissions: key.permissions,
-        tm_expire: key.tm_expire,
+    let fetch = async {
+        let key = state
+            .engines
+            .store
+            .accesskey_by_token_hash(token_hash)
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("cannot check the access key: {e}")))?;
+        Ok(key.map(|key| KeyGrant {
+            id: key.id,
+            customer_id: key.customer_id,
+            permissions: key.permissions,
+            tm_expire: key.tm_expire,
+        }))
     };
-    if let Ok(bytes) = serde_json::to_vec(&grant)
-        && let Err(error) = cache.set(&entry, &bytes, KEY_GRANT_TTL).await
-    {
-        tracing::debug!(%error, "cache write failed");
-    }
-    Ok(grant)
+    crate::read_through::read_through(
+        state.engines.cache.as_ref(),
+        &accesskey_cache_key(token_hash),
+        KEY_GRANT_TTL,
+        fetch,
+    )
+    .await?
+    .ok_or_else(|| ApiError::Unauthorized("unknown or revoked access key".into()))
 }
 
 impl Caller {

@@ -18,6 +18,7 @@ mod outbox;
 mod page;
 mod password;
 pub mod ratelimit;
+mod read_through;
 pub mod resource;
 mod routes;
 mod session;

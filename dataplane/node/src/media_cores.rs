@@ -18,7 +18,7 @@
 use crate::ng::bencode::Value;
 use crate::ng::relay_commands::{CallEvent, MediaPorts, RelayCommands};
 use crate::ng::{Commands, error_reply};
-use ferrovox_media::ports::PortPair;
+use ferrovox_media::ports::{PortAllocator, PortPair};
 use ferrovox_media::{Action, Relay, RelayConfig, RelayError};
 use ferrovox_runtime::media::{
     DatagramAction, DatagramService, MediaCoreContext, MediaRuntime, MediaRuntimeConfig,
@@ -203,20 +203,18 @@ fn core_of(call_id: &str, cores: usize) -> usize {
 /// (even RTP port, odd RTCP port), as even as possible; fewer slices when the range holds
 /// fewer pairs than cores.
 fn port_slices(first: u16, last: u16, cores: usize) -> Vec<(u16, u16)> {
-    let base = u32::from(first) + u32::from(first & 1);
-    let end = u32::from(last);
-    // Even ports p with base <= p and p + 1 <= end.
-    let pairs = if end > base { (end + 1 - base) / 2 } else { 0 };
-    let cores = (cores.max(1) as u32).min(pairs.max(1));
-    if pairs == 0 {
+    // The relay's own allocator says which pairs the range holds.
+    let Ok(all) = PortAllocator::new(first, last) else {
         // Let Relay::new name the problem.
         return vec![(first, last)];
-    }
+    };
+    let pairs = all.capacity() as u32;
+    let cores = (cores.max(1) as u32).min(pairs);
     (0..cores)
         .map(|i| {
-            let from = base + 2 * (pairs * i / cores);
-            let to = base + 2 * (pairs * (i + 1) / cores) - 1;
-            (from as u16, to as u16)
+            let from = all.pair(pairs * i / cores).rtp;
+            let to = all.pair(pairs * (i + 1) / cores - 1).rtcp;
+            (from, to)
         })
         .collect()
 }

@@ -228,31 +228,23 @@ async fn load<R: Resource>(
     caller: &Caller,
     id: Uuid,
 ) -> Result<Option<R>, ApiError> {
-    let cache = &state.engines.cache;
-    match cache.get(&cache_key::<R>(id)).await {
-        Ok(Some(bytes)) => {
-            if let Ok(resource) = serde_json::from_slice::<R>(&bytes) {
-                return Ok((resource.customer_id() == caller.customer_id).then_some(resource));
-            }
-        }
-        Ok(None) => {}
-        Err(error) => tracing::debug!(%error, "cache read failed; reading the store"),
-    }
-    let record = state
-        .engines
-        .store
-        .record_get(R::TABLE, &caller.customer_id.to_string(), &id.to_string())
-        .await?;
-    let Some(record) = record else {
-        return Ok(None);
+    let fetch = async {
+        let record = state
+            .engines
+            .store
+            .record_get(R::TABLE, &caller.customer_id.to_string(), &id.to_string())
+            .await?;
+        record.as_ref().map(R::from_record).transpose()
     };
-    let resource = R::from_record(&record)?;
-    if let Ok(bytes) = serde_json::to_vec(&resource)
-        && let Err(error) = cache.set(&cache_key::<R>(id), &bytes, R::CACHE_TTL).await
-    {
-        tracing::debug!(%error, "cache write failed");
-    }
-    Ok(Some(resource))
+    let resource = crate::read_through::read_through(
+        state.engines.cache.as_ref(),
+        &cache_key::<R>(id),
+        R::CACHE_TTL,
+        fetch,
+    )
+    .await?;
+    // A cached entry is any customer's: another customer's resource does not exist here.
+    Ok(resource.filter(|r: &R| r.customer_id() == caller.customer_id))
 }
 
 async fn invalidate<R: Resource>(state: &AppState, id: Uuid) {
